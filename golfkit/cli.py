@@ -1,0 +1,55 @@
+"""The `golfkit` command line: parses arguments, calls the library, picks a reporter.
+
+Subcommands are imported only when run, so that `golfkit verify` never pays for importing torch.
+Bad input (a GolfkitError) is printed as one line and exits 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from golfkit import __version__
+from golfkit.errors import GolfkitError
+
+# name -> "module:attribute" of a click command
+COMMANDS = {
+    "verify": "golfkit.verify.cli:verify",
+    "build": "golfkit.build.cli:build",
+    "inspect": "golfkit.build.cli:inspect_command",
+    "minify": "golfkit.minify.cli:minify",
+    "unwrap": "golfkit.minify.cli:unwrap",
+    "eval": "golfkit.eval.cli:eval_command",
+    "probe": "golfkit.probe.cli:probe",
+    "new": "golfkit.ci.cli:new",
+    "ci": "golfkit.ci.cli:ci",
+    "plot": "golfkit.ci.cli:plot",
+    "data": "golfkit.data.cli:data",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GolfkitError as exc:
+            click.echo(f"golfkit: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="golfkit")
+def main() -> None:
+    """Package and verify Parameter Golf submissions."""

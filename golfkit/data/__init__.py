@@ -1,0 +1,1 @@
+"""Data in the challenge's formats: token shards, synthetic corpora, SentencePiece tokenizers."""

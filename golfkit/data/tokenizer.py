@@ -1,0 +1,101 @@
+"""SentencePiece BPE tokenizers trained on our own text, and datasets in the challenge's layout."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+
+from golfkit.data.shards import write_shard
+from golfkit.data.synthetic import documents
+from golfkit.errors import GolfkitError
+
+BOS_ID = 1
+# Documents per train shard: small shards keep several files in play, as in the challenge.
+DOCS_PER_TRAIN_SHARD = 20_000
+
+
+def train_tokenizer(texts: list[str], vocab_size: int, model_path: str | Path) -> spm.SentencePieceProcessor:
+    """Train a byte-fallback BPE model (ids: pad 0, BOS 1, EOS 2, unk 3) and write it to `model_path`.
+
+    Identity normalization and no whitespace folding, so that decode(encode(text)) == text and
+    byte counts of the tokens equal the UTF-8 length of the text.
+    """
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(texts),
+        model_writer=buf,
+        model_type="bpe",
+        vocab_size=vocab_size,
+        byte_fallback=True,
+        character_coverage=0.995,
+        normalization_rule_name="identity",
+        remove_extra_whitespaces=False,
+        split_digits=True,
+        pad_id=0,
+        bos_id=BOS_ID,
+        eos_id=2,
+        unk_id=3,
+        hard_vocab_limit=True,
+        num_threads=1,
+        minloglevel=2,
+    )
+    Path(model_path).write_bytes(buf.getvalue())
+    return spm.SentencePieceProcessor(model_proto=buf.getvalue())
+
+
+def load_tokenizer(path: str | Path, vocab_size: int | None = None) -> spm.SentencePieceProcessor:
+    """Load a SentencePiece model, checking its vocabulary size when one is expected."""
+    try:
+        sp = spm.SentencePieceProcessor(model_file=str(path))
+    except (OSError, RuntimeError) as exc:
+        raise GolfkitError(f"{path}: not a readable SentencePiece model ({str(exc).splitlines()[0]})") from None
+    if vocab_size is not None and sp.vocab_size() != vocab_size:
+        raise GolfkitError(f"{path}: tokenizer has {sp.vocab_size()} pieces but VOCAB_SIZE is {vocab_size}; they must match")
+    return sp
+
+
+def encode_documents(sp: spm.SentencePieceProcessor, docs: list[str]) -> np.ndarray:
+    """[BOS] + tokens for each document, concatenated, as in the challenge's shards."""
+    out: list[int] = []
+    for ids in sp.encode(docs):
+        out.append(BOS_ID)
+        out.extend(ids)
+    return np.asarray(out, dtype=np.uint16)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    root: Path
+    tokenizer: Path
+    train_shards: list[Path]
+    val_shard: Path
+    val_tokens: int
+    val_bytes: int
+
+
+def make_dataset(out: str | Path, vocab_size: int = 512, train_docs: int = 40_000, val_docs: int = 1_000,
+                 seed: int = 0) -> Dataset:
+    """Synthetic corpus -> tokenizer -> train and val shards under `out` (created if needed).
+
+    Layout as the challenge: `<out>/tokenizer.model`, `<out>/fineweb_train_000000.bin`, ...,
+    `<out>/fineweb_val_000000.bin`. Validation documents come from their own seed stream.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    train = documents(train_docs, seed=seed)
+    val = documents(val_docs, seed=seed + 1_000_003)
+    tok_path = out / "tokenizer.model"
+    sp = train_tokenizer(train[: min(len(train), 20_000)], vocab_size, tok_path)
+    shards = []
+    for i in range(0, len(train), DOCS_PER_TRAIN_SHARD):
+        path = out / f"fineweb_train_{i // DOCS_PER_TRAIN_SHARD:06d}.bin"
+        write_shard(path, encode_documents(sp, train[i : i + DOCS_PER_TRAIN_SHARD]))
+        shards.append(path)
+    val_tokens = encode_documents(sp, val)
+    val_path = out / "fineweb_val_000000.bin"
+    write_shard(val_path, val_tokens)
+    return Dataset(out, tok_path, shards, val_path, int(val_tokens.size), sum(len(d.encode()) for d in val))

@@ -1,0 +1,409 @@
+"""Decode self-extracting wrappers without running them.
+
+A wrapper is a module made only of imports, constant assignments and `exec(...)` calls whose
+argument decodes a literal payload: `exec(L.decompress(B.b85decode("...")))`, with lzma (raw with
+the filters the call names, xz or alone), zlib, gzip, bz2, brotli, zstd or PPMd, over base85,
+base64, ascii85 or raw bytes in a latin-1 string literal, payloads split over adjacent or
+concatenated literals. The argument is evaluated by a small interpreter over the syntax tree that
+knows only those functions, so nothing from the file is ever executed. Decoded payloads that are
+wrappers themselves are unwrapped again.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import io
+import lzma
+import tokenize
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from golfkit.errors import GolfkitError
+from golfkit.minify import codecs
+
+MAX_LAYERS = 8
+
+
+@dataclass(frozen=True)
+class Unwrapped:
+    """The decoded program and how it was packed, outermost layer first.
+
+    Each layer names its decoding steps in the order they are applied, e.g. "base85+lzma-raw".
+    """
+
+    source: str
+    layers: tuple[str, ...]
+
+
+def read_source(path: Path) -> str:
+    """Read a Python file the way Python does: the PEP 263 coding line decides (UTF-8 by default)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GolfkitError(f"{path}: cannot read ({exc.strerror})") from None
+    return decode_source(data, str(path))
+
+
+def decode_source(data: bytes, where: str = "source") -> str:
+    """Decode Python source bytes by their coding line (UTF-8 by default), as the interpreter does."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        text = data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
+        raise GolfkitError(
+            f"{where}: not valid Python source text ({exc}); save it as UTF-8 or declare its coding"
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def unwrap_source(text: str, max_output: int = 64 << 20) -> Unwrapped | None:
+    """Decode `text` if it is a self-extracting wrapper, recursively; None when it is not one.
+
+    Raises GolfkitError when it is a wrapper whose payload cannot be decoded safely: corrupt data,
+    a decoder argument that is not a literal, more than `max_output` bytes, or too many layers.
+    """
+    layers: list[str] = []
+    source = text
+    while True:
+        found = _unwrap_once(source, max_output)
+        if found is None:
+            break
+        source, layer = found
+        layers.append(layer)
+        if len(layers) > MAX_LAYERS:
+            raise GolfkitError(f"wrapper nests more than {MAX_LAYERS} layers deep; refusing to decode further")
+    if not layers:
+        return None
+    return Unwrapped(source, tuple(layers))
+
+
+# --- the interpreter ------------------------------------------------------------------------
+
+
+class _NotWrapper(Exception):
+    """The module has a shape other than a wrapper's: not an error, just not ours to decode."""
+
+
+@dataclass(frozen=True)
+class _Module:
+    name: str
+
+
+@dataclass(frozen=True)
+class _Func:
+    name: str
+
+
+@dataclass(frozen=True)
+class _Decompressor:
+    """A decompressor object from a constructor call, e.g. zstandard.ZstdDecompressor()."""
+
+    name: str
+    args: tuple = ()
+    kwargs: tuple = ()
+
+
+@dataclass
+class _Value:
+    """A value the interpreter computed, with the decoding steps that produced it."""
+
+    value: object
+    steps: list[str] = field(default_factory=list)
+
+
+_MODULES = {"lzma", "zlib", "gzip", "bz2", "base64", "brotli", "zstandard", "zstd", "pyppmd", "codecs",
+            "builtins"}
+_BUILTINS = {"exec", "bytes", "str", "compile", "__import__", "bytearray", "memoryview"}
+_DECODERS = {
+    "lzma.decompress", "zlib.decompress", "gzip.decompress", "bz2.decompress", "brotli.decompress",
+    "zstandard.decompress", "zstd.decompress", "pyppmd.decompress",
+    "base64.b85decode", "base64.b64decode", "base64.standard_b64decode", "base64.urlsafe_b64decode",
+    "base64.a85decode", "base64.b32decode", "base64.b16decode",
+}
+_CONSTRUCTORS = {
+    "lzma.LZMADecompressor", "zlib.decompressobj", "bz2.BZ2Decompressor",
+    "zstandard.ZstdDecompressor", "zstd.ZstdDecompressor", "brotli.Decompressor",
+}
+
+
+class _Interpreter:
+    def __init__(self, max_output: int) -> None:
+        self.max_output = max_output
+        self.env: dict[str, object] = {}
+
+    # statements
+    def run(self, tree: ast.Module) -> tuple[str, str] | None:
+        pieces: list[str] = []
+        layer: list[str] = []
+        body = tree.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            body = body[1:]  # a module docstring
+        for stmt in body:
+            if isinstance(stmt, ast.Import):
+                for alias in stmt.names:
+                    root = alias.name.split(".")[0]
+                    self.env[alias.asname or root] = _Module(alias.name if alias.asname else root)
+            elif isinstance(stmt, ast.ImportFrom):
+                if stmt.level or stmt.module not in _MODULES:
+                    raise _NotWrapper
+                for alias in stmt.names:
+                    if alias.name == "*":
+                        raise _NotWrapper
+                    self.env[alias.asname or alias.name] = self._attr(_Module(stmt.module), alias.name)
+            elif isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
+                value = self.eval(stmt.value)
+                for target in stmt.targets:
+                    self.env[target.id] = value
+            elif isinstance(stmt, ast.Expr) and _is_exec(stmt.value, self.env):
+                call = stmt.value
+                if len(call.args) != 1 or call.keywords:
+                    raise _NotWrapper
+                result = self.eval(call.args[0])
+                if not result.steps:
+                    raise _NotWrapper  # exec of a plain literal is a program, not a wrapper
+                pieces.append(self._as_text(result.value))
+                step = "+".join(result.steps)
+                if step not in layer:
+                    layer.append(step)
+            else:
+                raise _NotWrapper
+        if not pieces:
+            return None
+        return "\n".join(pieces), ",".join(layer)
+
+    # expressions
+    def eval(self, node: ast.AST) -> _Value:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, (str, bytes, int, bool)) or node.value is None:
+                return _Value(node.value)
+            raise _NotWrapper
+        if isinstance(node, ast.Name):
+            if node.id in self.env:
+                found = self.env[node.id]
+                return found if isinstance(found, _Value) else _Value(found)
+            if node.id in _BUILTINS:
+                return _Value(_Func(node.id))
+            raise _NotWrapper
+        if isinstance(node, ast.Attribute):
+            base = self.eval(node.value)
+            return _Value(self._attr(base.value, node.attr), list(base.steps))
+        if isinstance(node, ast.BinOp):
+            left, right = self.eval(node.left), self.eval(node.right)
+            a, b = left.value, right.value
+            if isinstance(node.op, ast.Add) and type(a) is type(b) and isinstance(a, (str, bytes, int)):
+                return _Value(a + b, left.steps + right.steps)
+            if isinstance(node.op, ast.BitOr) and isinstance(a, int) and isinstance(b, int):
+                return _Value(a | b)
+            if isinstance(node.op, ast.LShift) and isinstance(a, int) and isinstance(b, int) and b < 64:
+                return _Value(a << b)
+            if isinstance(node.op, ast.Mult) and isinstance(a, int) and isinstance(b, int) \
+                    and abs(a) < 1 << 40 and abs(b) < 1 << 40:
+                return _Value(a * b)
+            raise _NotWrapper
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return _Value([self.eval(e).value for e in node.elts])
+        if isinstance(node, ast.Dict):
+            if any(k is None for k in node.keys):
+                raise _NotWrapper
+            return _Value({self.eval(k).value: self.eval(v).value for k, v in zip(node.keys, node.values)})
+        if isinstance(node, ast.Call):
+            return self._call(node)
+        raise _NotWrapper
+
+    def _attr(self, base: object, attr: str) -> object:
+        if isinstance(base, _Module):
+            qual = f"{base.name}.{attr}"
+            if qual in _DECODERS or qual in _CONSTRUCTORS:
+                return _Func(qual)
+            if base.name == "lzma" and attr.isupper():
+                value = getattr(lzma, attr, None)
+                if isinstance(value, int):
+                    return value
+            if base.name == "zlib" and attr == "MAX_WBITS":
+                return zlib.MAX_WBITS
+            if base.name == "builtins" and attr in _BUILTINS:
+                return _Func(attr)
+            raise _NotWrapper
+        if isinstance(base, _Decompressor) and attr in ("decompress", "process"):
+            return _Func(f"{base.name}().{attr}")
+        if isinstance(base, _Value):
+            return self._attr(base.value, attr)
+        if isinstance(base, (str, bytes)) and attr in ("encode", "decode"):
+            return _Func(f"{type(base).__name__}.{attr}")
+        raise _NotWrapper
+
+    def _call(self, node: ast.Call) -> _Value:
+        receiver = None
+        if isinstance(node.func, ast.Attribute):
+            base = self.eval(node.func.value)
+            func = self._attr(base.value, node.func.attr)
+            if not isinstance(base.value, _Module):
+                receiver = base  # a method call: str.encode, bytes.decode, decompressor.decompress
+        else:
+            func = self.eval(node.func).value
+        if not isinstance(func, _Func) or any(isinstance(a, ast.Starred) for a in node.args):
+            raise _NotWrapper
+        if any(k.arg is None for k in node.keywords):
+            raise _NotWrapper
+        args = [self.eval(a) for a in node.args]
+        kwargs = {k.arg: self.eval(k.value).value for k in node.keywords}
+        steps = [s for a in ([receiver] if receiver else []) + args for s in a.steps]
+        name = func.name
+        if name in _CONSTRUCTORS:
+            return _Value(_Decompressor(name, tuple(a.value for a in args), tuple(sorted(kwargs.items()))),
+                          steps)
+        if name == "__import__" and args and args[0].value in _MODULES:
+            return _Value(_Module(args[0].value))
+        if name == "compile" and args:
+            return _Value(args[0].value, steps)
+        if name in ("str.encode", "bytes.decode"):
+            encoding = args[0].value if args else kwargs.get("encoding", "utf-8")
+            converted = self._transcode(receiver.value, name, encoding)
+            return _Value(converted, steps + self._encode_step(name, encoding))
+        if name in ("bytes", "bytearray", "memoryview", "str"):
+            return self._convert(name, args, kwargs, steps)
+        payload = args[0].value if args else None
+        if name == "exec" or not isinstance(payload, (bytes, str)):
+            raise _NotWrapper
+        if receiver is not None:
+            ctor = receiver.value
+            extra = [_Value(a) for a in ctor.args] + args[1:]
+            return self._decode(ctor.name, payload, steps, dict(ctor.kwargs) | kwargs, extra)
+        return self._decode(name, payload, steps, kwargs, args[1:])
+
+    def _decode(self, name: str, payload, steps: list[str], kwargs: dict, extra: list[_Value]) -> _Value:
+        bound = self.max_output
+        short = name.split(".", 1)[1] if name.startswith("base64.") else name
+        if name.startswith("base64."):
+            data = payload.encode("ascii") if isinstance(payload, str) else payload
+            decoder = getattr(base64, short)
+            try:
+                out = decoder(data)
+            except (ValueError, TypeError) as exc:
+                raise GolfkitError(f"wrapper payload is not valid {short[:-6]} text ({exc}); the file is corrupt") \
+                    from None
+            label = {"b85decode": "base85", "a85decode": "ascii85", "b32decode": "base32",
+                     "b16decode": "base16"}.get(short, "base64")
+            return _Value(out, steps + [label])
+        if isinstance(payload, str):
+            raise _NotWrapper  # decompressors take bytes: calling one on a str fails when run
+        positional = [e.value for e in extra]
+        if name in ("lzma.decompress", "lzma.LZMADecompressor"):
+            fmt = kwargs.get("format", positional[0] if positional else lzma.FORMAT_AUTO)
+            filters = kwargs.get("filters", positional[2] if len(positional) > 2 else None)
+            return _Value(codecs.lzma_decode(payload, bound, fmt, filters), steps + [codecs.lzma_name(payload, fmt)])
+        if name in ("zlib.decompress", "zlib.decompressobj"):
+            wbits = kwargs.get("wbits", positional[0] if positional else zlib.MAX_WBITS)
+            return _Value(codecs.zlib_decode(payload, bound, wbits), steps + ["zlib"])
+        if name == "gzip.decompress":
+            return _Value(codecs.zlib_decode(payload, bound, 16 + zlib.MAX_WBITS), steps + ["gzip"])
+        if name in ("bz2.decompress", "bz2.BZ2Decompressor"):
+            return _Value(codecs.bz2_decode(payload, bound), steps + ["bz2"])
+        if name in ("brotli.decompress", "brotli.Decompressor"):
+            return _Value(codecs.brotli_decode(payload, bound), steps + ["brotli"])
+        if name in ("zstandard.decompress", "zstd.decompress", "zstandard.ZstdDecompressor",
+                    "zstd.ZstdDecompressor"):
+            return _Value(codecs.zstd_decode(payload, bound), steps + ["zstd"])
+        if name == "pyppmd.decompress":
+            options = {k: kwargs[k] for k in ("max_order", "mem_size", "variant") if k in kwargs}
+            return _Value(codecs.ppmd_decode(payload, bound, **options), steps + ["ppmd"])
+        raise _NotWrapper
+
+    def _transcode(self, value, name: str, encoding) -> str | bytes:
+        if not isinstance(encoding, str):
+            raise _NotWrapper
+        try:
+            if name == "str.encode" and isinstance(value, str):
+                return value.encode(encoding)
+            if name == "bytes.decode" and isinstance(value, bytes):
+                return value.decode(encoding)
+        except (LookupError, UnicodeError) as exc:
+            raise GolfkitError(f"wrapper payload cannot be {name.split('.')[1]}d as {encoding} ({exc})") from None
+        raise _NotWrapper
+
+    def _encode_step(self, name: str, encoding: str) -> list[str]:
+        # str -> bytes through a one-byte-per-char codec is the "raw bytes in a literal" encoding.
+        if name == "str.encode" and codecs_normal(encoding) in ("latin-1", "iso8859-1"):
+            return ["latin-1"]
+        return []
+
+    def _convert(self, name: str, args: list[_Value], kwargs: dict, steps: list[str]) -> _Value:
+        if not args:
+            raise _NotWrapper
+        value = args[0].value
+        encoding = args[1].value if len(args) > 1 else kwargs.get("encoding")
+        if name in ("bytes", "bytearray", "memoryview") and isinstance(value, (bytes, bytearray)):
+            return _Value(bytes(value), steps)
+        if name in ("bytes", "bytearray") and isinstance(value, str) and isinstance(encoding, str):
+            return _Value(self._transcode(value, "str.encode", encoding),
+                          steps + self._encode_step("str.encode", encoding))
+        if name == "str" and isinstance(value, bytes) and isinstance(encoding, str):
+            return _Value(self._transcode(value, "bytes.decode", encoding), steps)
+        raise _NotWrapper
+
+    def _as_text(self, value: object) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, bytes):
+            # exec(bytes) reads the payload's own coding line, UTF-8 by default.
+            return decode_source(value, "decoded wrapper payload")
+        raise _NotWrapper
+
+
+def codecs_normal(encoding: str) -> str:
+    import codecs as stdlib_codecs
+
+    try:
+        return stdlib_codecs.lookup(encoding).name
+    except LookupError:
+        return encoding
+
+
+def _is_exec(node: ast.AST, env: dict) -> bool:
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id == "exec" and "exec" not in env
+    return isinstance(func, ast.Attribute) and func.attr == "exec" and isinstance(func.value, ast.Name) \
+        and env.get(func.value.id) == _Module("builtins")
+
+
+def _unwrap_once(text: str, max_output: int) -> tuple[str, str] | None:
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None  # not Python this interpreter reads, so not a wrapper we can decode
+    if not any(isinstance(s, ast.Expr) and _is_exec(s.value, {}) for s in tree.body):
+        return None
+    interpreter = _Interpreter(max_output)
+    try:
+        return interpreter.run(tree)
+    except _NotWrapper:
+        if _looks_packed(tree):
+            raise GolfkitError(
+                "this file execs a compressed payload in a form golfkit cannot decode without running it "
+                "(a decoder call with a non-literal argument, or an unknown decoder); unpack it by hand"
+            ) from None
+        return None
+    except RecursionError:
+        raise GolfkitError("wrapper expression nests too deeply to decode") from None
+
+
+def _looks_packed(tree: ast.Module) -> bool:
+    """True when the module is only imports plus an exec of a known decoder: a wrapper we failed on."""
+    for stmt in tree.body:
+        if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.Assign)):
+            continue
+        if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
+            continue
+        if isinstance(stmt, ast.Expr) and _is_exec(stmt.value, {}):
+            names = {n.attr for n in ast.walk(stmt.value) if isinstance(n, ast.Attribute)}
+            names |= {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
+            if names & {"decompress", "b85decode", "b64decode", "a85decode", "process"}:
+                continue
+        return False
+    return True

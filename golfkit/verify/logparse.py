@@ -1,0 +1,397 @@
+"""Parse a training log into `LogEvidence`: runs, final metrics, sizes, times, data lines, source.
+
+Every pattern is anchored at column 0 (after an optional Unix-time prefix such as
+`1776142348.135 `), so f-strings inside an embedded source never match (FIELD.md §3).
+A log that holds several runs back to back is split into runs; the last run counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from golfkit.errors import GolfkitError
+from golfkit.verify.evidence import (
+    EmbeddedSource,
+    LogEvidence,
+    Metric,
+    Number,
+    RunEvidence,
+    SizeLine,
+    StepPoint,
+    TimedPhase,
+)
+
+# A log larger than this is read from its tail only: the last run is the one that counts.
+MAX_LOG_BYTES = 16 << 20
+
+NUM = r"(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+TIME_PREFIX = re.compile(r"^\d{9,11}\.\d+ ")
+RULE = "=" * 100
+
+VAL_LOSS = re.compile(r"\bval_loss[:=]\s*" + NUM)
+VAL_BPB = re.compile(r"\bval_bpb[:=]\s*" + NUM)
+EVAL_TIME = re.compile(r"\beval_time[:=]\s*(\d+(?:\.\d+)?)(ms|s)\b")
+ELAPSED = re.compile(r"\belapsed[:=]\s*(\d+(?:\.\d+)?)s\b")
+
+STEP_LINE = re.compile(r"^step:(\d+)(?:/(\d+))?\s")
+BARE_STEP_LINE = re.compile(r"^(\d+)/(\d+)\s+(?:train_loss|val_loss|loss)[:=]")
+TRAIN_LOSS = re.compile(r"(?:^|\s)(?:train_loss|loss)[:=]\s*" + NUM)
+TRAIN_TIME = re.compile(r"(?:^|\s)(?:train_time|t)[:=]\s*(\d+(?:\.\d+)?)(ms|m|s)\b")
+STEP_AVG = re.compile(r"(?:^|\s)(?:step_avg|avg)[:=]\s*(\d+(?:\.\d+)?)ms\b")
+
+STOPPING = re.compile(r"^stopping_early:.*?train_time:\s*(\d+(?:\.\d+)?)ms(?:.*?step:\s*(\d+))?")
+SIZE_PATTERNS = [
+    (re.compile(r"^Serialized model:\s*(\d+) bytes"), "model_raw"),
+    (re.compile(r"^Serialized model (\S+?):\s*(\d+) bytes"), "model"),
+    (re.compile(r"^Code size(?: \(uncompressed\))?:\s*(\d+) bytes"), "code"),
+    (re.compile(r"^Code size \(compressed\):\s*(\d+) bytes"), "code_compressed"),
+    (re.compile(r"^Total submission size:\s*(\d+) bytes"), "total_raw"),
+    (re.compile(r"^Total submission size (\S+?):\s*(\d+) bytes"), "total"),
+    (re.compile(r"^budget:(\d+)/\d+"), "budget"),
+    (re.compile(r"^artifact:.*\bcode:(\d+)"), "code"),
+]
+PHASE_PATTERNS = [
+    (re.compile(r"^GPTQ:collected \d+ Hessians in (\d+(?:\.\d+)?)s"), "gptq_calibration"),
+    (re.compile(r"^\S*compile warm-?up done \((\d+(?:\.\d+)?)s\)"), "compile_warmup"),
+    (re.compile(r"^total_eval_time:\s*(\d+(?:\.\d+)?)s"), "total_eval_time"),
+    (re.compile(r"^artifact_production_wallclock:\s*(\d+(?:\.\d+)?)s"), "artifact_production"),
+]
+VAL_TOKENS = [
+    re.compile(r"^val_loader:.*\btokens:(\d+)"),
+    re.compile(r"^val_tokens:\s*(\d+)\s*$"),
+]
+SEED_LINE = re.compile(r"^\s{0,2}seed:\s*(\d+)\s*$")
+TRACEBACK = re.compile(r"^(?:\[rank\d+\]:\s*)?Traceback \(most recent call last\):")
+HYPER_HEADER = re.compile(r"^(?:Hyperparameters:\s*|-+ Hyperparameters -+\s*)$")
+HYPER_ITEM = re.compile(r"^  ([A-Za-z_][\w.]*):\s?(.*?)\s*$")
+KV_TOKEN = re.compile(r"^([A-Za-z_]\w*):(\S+)$")
+KV_EQ_TOKEN = re.compile(r"^([A-Za-z_]\w*)=(\S*)$")
+SINGLE_KV = re.compile(r"^([A-Za-z_]\w*):\s(\S+)\s*$")
+RUN_ANCHORS = [HYPER_HEADER, re.compile(r"^val_bpb:enabled\b")]
+SEED_IN_NAME = re.compile(r"seed[_-]?(\d+)", re.IGNORECASE)
+
+FAMILIES = [
+    (re.compile(r"^final_int8_zlib_roundtrip(_exact)?$"), "roundtrip"),
+    (re.compile(r"^final_int\d+_roundtrip(_exact)?$"), "intn_roundtrip"),
+    (re.compile(r"^(final_int\d+_sliding_window|final_sliding_window(_eval)?|final_sliding|quantized_sliding_window)(_exact)?$"), "sliding"),
+    (re.compile(r"^(legal_ttt|final_ttt_lora|quantized_ttt\w*|ttt_sliding:done)(_exact)?$"), "ttt"),
+    (re.compile(r"^quantized$"), "quantized"),
+    (re.compile(r"^(diagnostic\b.*|pre-quantization\b.*)$"), "diagnostic"),
+    (re.compile(r"^final_\w+$"), "exotic"),
+]
+
+
+@dataclass
+class _Event:
+    """One recognised line: what kind it is, its line number (1-based) and what it carries."""
+
+    kind: str
+    line: int
+    value: object = None
+
+
+def parse_log_file(path: Path, name: str | None = None) -> LogEvidence:
+    """Read and parse one log file. Reads at most MAX_LOG_BYTES (the tail of a larger log).
+
+    `name` is the path reported in findings (relative to the record folder); defaults to `path`.
+    Raises GolfkitError when the file cannot be read.
+    """
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            if size > MAX_LOG_BYTES:
+                handle.seek(size - MAX_LOG_BYTES)
+            data = handle.read(MAX_LOG_BYTES)
+    except OSError as exc:
+        raise GolfkitError(f"{path}: cannot read log ({exc.strerror}); check its permissions") from None
+    log = parse_log_bytes(data, name or str(path), size=size)
+    if size > len(data):
+        # The read started mid-file: the first (partial) line was dropped by the parser's split.
+        log.read_bytes = len(data)
+    return log
+
+
+def parse_log_bytes(data: bytes, name: str = "log", size: int | None = None) -> LogEvidence:
+    """Parse the bytes of a log. Never raises on content: odd bytes are replaced and flagged."""
+    try:
+        text = data.decode("utf-8")
+        utf8 = True
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        utf8 = False
+    probe = data[:8192] + data[-8192:]
+    binary = b"\x00" in probe
+    log = parse_log_text(text, name)
+    log.size = len(data) if size is None else size
+    log.read_bytes = len(data)
+    log.sha256 = hashlib.sha256(data).hexdigest()
+    log.utf8 = utf8
+    log.binary = binary
+    return log
+
+
+def parse_log_text(text: str, name: str = "log") -> LogEvidence:
+    """Parse log text into runs. `name` is used for the seed-in-file-name rule and in findings."""
+    raw_lines = text.split("\n")
+    timestamped = sum(1 for line in raw_lines[:200] if TIME_PREFIX.match(line)) > 0
+    lines = [TIME_PREFIX.sub("", line, count=1).rstrip("\r") for line in raw_lines]
+    events = _scan(lines)
+    runs = [_build_run(lines, events, start, end) for start, end in _run_bounds(lines, events)]
+    log = LogEvidence(path=name, size=len(text.encode("utf-8", errors="replace")), sha256="", runs=runs)
+    log.timestamped = timestamped
+    match = SEED_IN_NAME.search(Path(name).name)
+    if match:
+        log.seed, log.seed_source = int(match.group(1)), "file name"
+    elif log.run.seed is not None:
+        log.seed, log.seed_source = log.run.seed, "log line"
+    return log
+
+
+# ---------------------------------------------------------------- scanning
+
+
+def _scan(lines: list[str]) -> list[_Event]:
+    events: list[_Event] = []
+    in_hyper = False
+    training_started = False
+    for index, line in enumerate(lines):
+        number = index + 1
+        if not line or line[0] in " \t" and not (in_hyper and HYPER_ITEM.match(line)):
+            if in_hyper and not line:
+                in_hyper = False
+            continue
+        if in_hyper:
+            item = HYPER_ITEM.match(line)
+            if item:
+                events.append(_Event("config", number, (item.group(1), item.group(2))))
+                continue
+            in_hyper = False
+        if line == RULE and index + 1 < len(lines) and lines[index + 1].startswith("Running Python"):
+            events.append(_Event("source_end", number))
+            continue
+        if HYPER_HEADER.match(line):
+            events.append(_Event("anchor", number))
+            in_hyper = line.startswith("Hyperparameters")
+            if not in_hyper and index + 1 < len(lines):
+                # `--- Hyperparameters ---` is followed by one line of key=value tokens.
+                for token in lines[index + 1].split():
+                    kv = KV_EQ_TOKEN.match(token)
+                    if kv:
+                        events.append(_Event("config", number + 1, (kv.group(1), kv.group(2))))
+            continue
+        if any(anchor.match(line) for anchor in RUN_ANCHORS):
+            events.append(_Event("anchor", number))
+        if TRACEBACK.match(line):
+            events.append(_Event("traceback", number))
+            continue
+        step = _step_point(line, number)
+        if step is not None:
+            training_started = True
+            events.append(_Event("step", number, step))
+            continue
+        metric = _metric(line, number)
+        if metric is not None:
+            events.append(_Event("metric", number, metric))
+            continue
+        stop = STOPPING.match(line)
+        if stop:
+            training_started = True
+            step_number = int(stop.group(2)) if stop.group(2) else None
+            events.append(_Event("stop", number, (float(stop.group(1)), step_number)))
+            continue
+        if _scan_sizes_phases(line, number, events):
+            continue
+        for pattern in VAL_TOKENS:
+            found = pattern.match(line)
+            if found:
+                events.append(_Event("val_tokens", number, int(found.group(1))))
+                break
+        seed = SEED_LINE.match(line)
+        if seed:
+            events.append(_Event("seed", number, int(seed.group(1))))
+            continue
+        if not training_started:
+            for key, value in _header_items(line):
+                events.append(_Event("config", number, (key, value)))
+    return events
+
+
+def _scan_sizes_phases(line: str, number: int, events: list[_Event]) -> bool:
+    for pattern, kind in SIZE_PATTERNS:
+        found = pattern.match(line)
+        if found:
+            label = found.group(1) if found.lastindex == 2 else kind
+            events.append(_Event("size", number, SizeLine(kind, label, int(found.group(found.lastindex)), number)))
+            return True
+    for pattern, kind in PHASE_PATTERNS:
+        found = pattern.match(line)
+        if found:
+            events.append(_Event("phase", number, TimedPhase(kind, float(found.group(1)), number)))
+            return True
+    eval_time = EVAL_TIME.search(line)
+    if eval_time and not line.startswith(("step:", "warmup")):
+        events.append(_Event("phase", number, TimedPhase("eval_other", _seconds(eval_time), number)))
+        return True
+    return False
+
+
+def _header_items(line: str) -> list[tuple[str, str]]:
+    """Key/value pairs of a header line made only of `key:value` tokens, or a single `key: value`."""
+    single = SINGLE_KV.match(line)
+    if single:
+        return [(single.group(1), single.group(2))]
+    tokens = line.split()
+    matches = [KV_TOKEN.match(token) for token in tokens]
+    if tokens and all(matches):
+        return [(m.group(1), m.group(2)) for m in matches if m]
+    return []
+
+
+def _seconds(match: re.Match[str]) -> float:
+    value = float(match.group(1))
+    return value / 1000.0 if match.group(2) == "ms" else value
+
+
+def _step_point(line: str, number: int) -> StepPoint | None:
+    found = STEP_LINE.match(line) or BARE_STEP_LINE.match(line)
+    if not found:
+        return None
+    point = StepPoint(step=int(found.group(1)), total_steps=int(found.group(2)) if found.group(2) else None, line=number)
+    values: dict[str, float | None] = {}
+    loss = VAL_LOSS.search(line)
+    bpb = VAL_BPB.search(line)
+    train = TRAIN_LOSS.search(line)
+    time = TRAIN_TIME.search(line)
+    avg = STEP_AVG.search(line)
+    values["val_loss"] = float(loss.group(1)) if loss else None
+    values["val_bpb"] = float(bpb.group(1)) if bpb else None
+    values["train_loss"] = float(train.group(1)) if train else None
+    if time:
+        scale = {"ms": 1.0, "s": 1000.0, "m": 60000.0}[time.group(2)]
+        values["train_time_ms"] = float(time.group(1)) * scale
+    values["step_avg_ms"] = float(avg.group(1)) if avg else None
+    if all(value is None for value in values.values()):
+        return None
+    return StepPoint(point.step, point.total_steps, number, **values)
+
+
+def _metric(line: str, number: int) -> Metric | None:
+    loss = VAL_LOSS.search(line)
+    bpb = VAL_BPB.search(line)
+    if not (loss and bpb):
+        return None
+    label = _label(line[: min(loss.start(), bpb.start())])
+    if not label:
+        return None
+    family = next((name for pattern, name in FAMILIES if pattern.match(label)), "other")
+    eval_time = EVAL_TIME.search(line)
+    elapsed = ELAPSED.search(line)
+    seconds = _seconds(eval_time) if eval_time else (float(elapsed.group(1)) if elapsed else None)
+    return Metric(
+        family=family,
+        label=label,
+        val_loss=Number.parse(loss.group(1)),
+        val_bpb=Number.parse(bpb.group(1)),
+        eval_time_s=seconds,
+        line=number,
+        diagnostic=family == "diagnostic",
+    )
+
+
+def _label(prefix: str) -> str:
+    """The name of a metric line: its leading words up to the first `key:value` or `key=value`."""
+    words = prefix.split()
+    if not words:
+        return ""
+    if ":" in words[0] or "=" in words[0]:
+        return words[0]
+    kept = []
+    for word in words:
+        if ":" in word or "=" in word:
+            break
+        kept.append(word)
+    return " ".join(kept)
+
+
+# ---------------------------------------------------------------- runs
+
+RUNTIME = {"metric", "step", "stop", "size", "phase", "traceback"}
+
+
+def _run_bounds(lines: list[str], events: list[_Event]) -> list[tuple[int, int]]:
+    """Split the log into runs: [(first_line, last_line)], 1-based, inclusive."""
+    starts: list[int] = []
+    for event in events:
+        if event.kind == "anchor":
+            starts.append(event.line)
+        elif event.kind == "source_end":
+            starts.append(_source_start(events, event.line))
+    starts = sorted(set(starts))
+    kept = [1]
+    for start in starts:
+        between = [e for e in events if kept[-1] <= e.line < start and e.kind in RUNTIME]
+        if between:
+            kept.append(start)
+    bounds = []
+    for index, start in enumerate(kept):
+        end = kept[index + 1] - 1 if index + 1 < len(kept) else len(lines)
+        bounds.append((start, end))
+    return bounds
+
+
+def _source_start(events: list[_Event], rule_line: int) -> int:
+    """First line of the source that ends at the `=` rule: just after the last event before it."""
+    before = [e.line for e in events if e.line < rule_line and e.kind != "source_end"]
+    earlier_rules = [e.line for e in events if e.kind == "source_end" and e.line < rule_line]
+    floor = max(earlier_rules) + 1 if earlier_rules else 1
+    # The rule pair after an earlier source closes the nvidia-smi block; skip past it too.
+    return max([floor] + [line + 1 for line in before])
+
+
+def _build_run(lines: list[str], events: list[_Event], start: int, end: int) -> RunEvidence:
+    run = RunEvidence(first_line=start, last_line=end)
+    for event in events:
+        if not start <= event.line <= end:
+            continue
+        kind = event.kind
+        if kind == "metric":
+            run.metrics.append(event.value)  # type: ignore[arg-type]
+        elif kind == "step":
+            run.steps.append(event.value)  # type: ignore[arg-type]
+        elif kind == "size":
+            run.sizes.append(event.value)  # type: ignore[arg-type]
+        elif kind == "phase":
+            run.phases.append(event.value)  # type: ignore[arg-type]
+        elif kind == "stop":
+            run.train_time_ms, run.stop_step = event.value  # type: ignore[misc]
+            run.train_stop_line = event.line
+        elif kind == "val_tokens":
+            run.val_tokens, run.val_tokens_line = event.value, event.line  # type: ignore[assignment]
+        elif kind == "seed" and run.seed is None:
+            run.seed, run.seed_line = event.value, event.line  # type: ignore[assignment]
+        elif kind == "config":
+            key, value = event.value  # type: ignore[misc]
+            run.config.setdefault(key, value)
+        elif kind == "traceback" and run.traceback_line is None:
+            run.traceback_line = event.line
+        elif kind == "source_end" and run.embedded_source is None:
+            first = _source_start(events, event.line)
+            if first < event.line:
+                run.embedded_source = EmbeddedSource("\n".join(lines[first - 1 : event.line - 1]), first)
+    if run.seed is None and "seed" in run.config:
+        try:
+            run.seed = int(run.config["seed"])
+        except ValueError:
+            pass
+        else:
+            run.seed_line = next((e.line for e in events if e.kind == "config" and start <= e.line <= end
+                                  and e.value[0] == "seed"), None)  # type: ignore[index]
+    if run.train_time_ms is None:
+        timed = [p for p in run.steps if p.train_time_ms is not None]
+        if timed:
+            run.train_time_ms, run.stop_step = timed[-1].train_time_ms, timed[-1].step
+            run.train_stop_line = timed[-1].line
+    return run

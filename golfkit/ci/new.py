@@ -1,0 +1,550 @@
+"""`golfkit new`: make a record folder from a finished run, every number copied by golfkit itself.
+
+    logs (+ artifacts, code, data files) -> SeedRun per log -> submission.json + README + curves
+
+The logs are parsed by verify's log parser (one parser in golfkit); this module only chooses, per
+seed, the numbers a record claims, checks that the files given are the ones the logs describe,
+and writes the folder. Nothing is typed by hand, so the folder passes `golfkit verify` as made.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import string
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+from golfkit.ci import plot
+from golfkit.ci.shape import TRACK_PREFIX, folder_name_problem
+from golfkit.errors import GolfkitError
+from golfkit.verify.evidence import LogEvidence, Metric, Number, RunEvidence
+from golfkit.verify.logparse import parse_log_file
+
+CURVES_FILE = "curves.png"
+SEPARATOR = "=" * 100
+GPU_ROW = re.compile(r"^\|\s+\d+\s+(NVIDIA[^|]*?)\s{2,}(?:On|Off)\s+\|")
+
+
+@dataclass
+class SeedRun:
+    """What the record claims about one seed, each number with the file and line it came from."""
+
+    seed: int
+    log: LogEvidence
+    log_name: str  # file name inside the record
+    metric: Metric
+    bytes_total: int | None
+    bytes_model: int | None
+    steps: int | None
+    train_time_ms: float | None
+    artifact: Path | None = None
+
+    @property
+    def run(self) -> RunEvidence:
+        return self.log.run
+
+
+@dataclass
+class NewRecord:
+    """A record folder as written: where, its submission.json content, and notes for the person."""
+
+    path: Path
+    submission: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+
+
+def new_record(
+    folder: Path,
+    logs: list[Path],
+    *,
+    code: list[Path],
+    artifacts: list[Path] = (),
+    data_files: list[Path] = (),
+    author: str,
+    github_id: str,
+    name: str | None = None,
+    blurb: str = "",
+    metric_label: str | None = None,
+    hardware: str | None = None,
+    config: dict[str, Any] | None = None,
+    with_plot: bool = True,
+) -> NewRecord:
+    """Writes the record folder `folder` (records/track_*/YYYY-MM-DD_slug) from a run's files.
+
+    `logs`: one log per seed; `code`: the script(s) that ran (their bytes are `bytes_code`);
+    `artifacts`: the model files, matched to seeds by the model size each log printed;
+    `data_files`: tokenizer and validation shards to ship (with them, `data.val_bytes` is counted).
+    Raises GolfkitError when the folder exists or the files and logs disagree; writes nothing then.
+    """
+    folder = Path(folder)
+    track, date = _check_target(folder)
+    sources = _check_inputs(logs, code, artifacts, data_files)
+    runs = [_seed_run(parse_log_file(path), path, metric_label) for path in logs]
+    runs = _check_runs(runs)
+    bytes_code = sum(path.stat().st_size for path in code)
+    _check_code_size(runs, bytes_code, code)
+    _match_artifacts(runs, artifacts, bytes_code)
+    notes: list[str] = []
+    submission = _submission(
+        runs,
+        track=track,
+        date=date,
+        name=name or folder.name.split("_", 1)[1].replace("_", " "),
+        author=author,
+        github_id=github_id,
+        blurb=blurb,
+        bytes_code=bytes_code,
+        code=code,
+        data_files=data_files,
+        hardware=hardware,
+        config=config,
+    )
+    staging = folder.parent / f".{folder.name}.golfkit-new"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        for src in sources:
+            shutil.copyfile(src, staging / src.name)
+        for run in runs:
+            shutil.copyfile(run.log.path, staging / run.log_name)
+        (staging / "submission.json").write_text(dump_json(submission) + "\n", encoding="utf-8")
+        has_plot = False
+        if with_plot and plot.matplotlib_available():
+            plot.draw(curves_of(runs), staging / CURVES_FILE, title=submission["name"])
+            has_plot = True
+        elif with_plot:
+            notes.append(f"no {CURVES_FILE}: matplotlib is not installed ({plot.PLOT_EXTRA_HINT})")
+        readme = render_readme(submission, runs, folder, staging, has_plot)
+        (staging / "README.md").write_text(readme, encoding="utf-8")
+        if folder.exists():
+            raise GolfkitError(f"{folder} appeared while it was being written: nothing was changed")
+        os.rename(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return NewRecord(folder, submission, notes)
+
+
+# ---------------------------------------------------------------- inputs
+
+
+def _check_target(folder: Path) -> tuple[str, str]:
+    """The track (without `track_`) and the date of a new record folder path."""
+    if folder.exists():
+        raise GolfkitError(f"{folder} already exists: golfkit new never overwrites a record; pick a new name")
+    track_dir = folder.parent.name
+    if not track_dir.startswith(TRACK_PREFIX) or folder.parent.parent.name != "records":
+        raise GolfkitError(
+            f"{folder}: a record folder lives in records/track_<track>/ "
+            "(e.g. records/track_non_record_16mb/2026-05-01_my_idea)"
+        )
+    problem = folder_name_problem(folder.name)
+    if problem:
+        raise GolfkitError(f"{folder.name!r} is not a valid record folder name: {problem}")
+    return track_dir[len(TRACK_PREFIX):], folder.name[:10]
+
+
+def _check_inputs(logs: list[Path], code: list[Path], artifacts: list[Path], data_files: list[Path]) -> list[Path]:
+    """The files copied as they are (code, artifacts, data), after checking that all inputs exist."""
+    if not logs:
+        raise GolfkitError("no logs given: pass the training log of every seed with --logs")
+    if not code:
+        raise GolfkitError("no script given: pass the train_gpt.py that produced the logs with --code")
+    copied = [*code, *artifacts, *data_files]
+    for path in [*logs, *copied]:
+        if not Path(path).is_file():
+            raise GolfkitError(f"{path}: no such file")
+    names = [p.name for p in copied]
+    clashes = sorted({n for n in names if names.count(n) > 1} | {n for n in names if n in
+                     ("submission.json", "README.md", CURVES_FILE)})
+    if clashes:
+        raise GolfkitError(f"two files would be written as {', '.join(clashes)} in the record: rename one")
+    return [Path(p) for p in copied]
+
+
+def _seed_run(log: LogEvidence, path: Path, metric_label: str | None) -> SeedRun:
+    where = str(path)
+    if not log.runs:
+        raise GolfkitError(f"{where}: not a training log (no run found in it)")
+    run = log.run
+    if run.traceback_line is not None:
+        raise GolfkitError(f"{where}:{run.traceback_line}: the run ended with a traceback; rerun it")
+    if log.seed is None:
+        raise GolfkitError(f"{where}: no seed in the file name or in a `seed:N` line; name it train_seed<N>.log")
+    metric = headline_metric(run, metric_label, where)
+    if metric.val_bpb is None or metric.val_loss is None:
+        raise GolfkitError(f"{where}:{metric.line}: {metric.label} lacks val_loss or val_bpb; choose --metric")
+    total = run.total_bytes
+    model = run.size("model")
+    steps = run.stop_step
+    train_time_ms = run.train_time_ms
+    if run.steps:
+        steps = steps if steps is not None else run.steps[-1].step
+        if train_time_ms is None:
+            train_time_ms = next((p.train_time_ms for p in reversed(run.steps) if p.train_time_ms), None)
+    return SeedRun(
+        seed=log.seed,
+        log=log,
+        log_name=f"train_seed{log.seed}.log",
+        metric=metric,
+        bytes_total=total.bytes if total else None,
+        bytes_model=model.bytes if model else None,
+        steps=steps,
+        train_time_ms=train_time_ms,
+    )
+
+
+def headline_metric(run: RunEvidence, label: str | None, where: str) -> Metric:
+    """The final metric a record claims: the line named `label`, else the last final metric line of
+    the run (the last evaluation is the submission's score), in its `_exact` form when printed."""
+    metrics = [m for m in run.metrics if not m.diagnostic] or run.metrics
+    if label is not None:
+        named = [m for m in metrics if m.label == label]
+        if not named:
+            found = ", ".join(sorted({m.label for m in metrics})) or "none"
+            raise GolfkitError(f"{where}: no final metric line {label!r} (found: {found})")
+        return named[-1]
+    if not metrics:
+        raise GolfkitError(f"{where}: no final metric line: the run was cut short; new needs finished runs")
+    last = metrics[-1]
+    if not last.label.endswith("_exact"):
+        exact = [m for m in metrics if m.label == last.label + "_exact"]
+        if exact:
+            return exact[-1]
+    return last
+
+
+def _check_runs(runs: list[SeedRun]) -> list[SeedRun]:
+    seeds = [r.seed for r in runs]
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise GolfkitError(f"seed {repeated[0]} appears in more than one log: give one log per seed")
+    labels = {r.metric.label for r in runs}
+    if len(labels) > 1:
+        raise GolfkitError(
+            f"the logs end with different final metric lines ({', '.join(sorted(labels))}): "
+            "choose the one the record claims with --metric"
+        )
+    tokens = {r.run.val_tokens for r in runs if r.run.val_tokens is not None}
+    if len(tokens) > 1:
+        raise GolfkitError(f"the logs evaluated different validation sets (tokens: {sorted(tokens)})")
+    return runs
+
+
+def _check_code_size(runs: list[SeedRun], bytes_code: int, code: list[Path]) -> None:
+    for run in runs:
+        logged = run.run.size("code")
+        if logged is not None and logged.bytes != bytes_code:
+            files = " + ".join(f"{p} ({p.stat().st_size})" for p in code)
+            raise GolfkitError(
+                f"{run.log.path}:{logged.line}: the run logged Code size {logged.bytes} bytes but {files} "
+                f"make {bytes_code}: ship the exact script that ran"
+            )
+
+
+def _match_artifacts(runs: list[SeedRun], artifacts: list[Path], bytes_code: int) -> None:
+    """Gives each run its artifact: the file whose size the run printed as its model size."""
+    for path in artifacts:
+        size = path.stat().st_size
+        candidates = [r for r in runs if r.bytes_model == size and r.artifact is None]
+        if len(candidates) > 1:
+            named = [r for r in candidates if re.search(rf"(?<!\d){r.seed}(?!\d)", path.name)]
+            candidates = named if len(named) == 1 else candidates
+        if len(candidates) != 1:
+            logged = ", ".join(f"seed {r.seed}: {r.bytes_model}" for r in runs)
+            why = "no log printed that model size" if not candidates else "several seeds printed that size"
+            raise GolfkitError(
+                f"{path} ({size} bytes): {why} (logged model sizes: {logged}); "
+                "pass the artifacts these runs wrote, named with their seed"
+            )
+        run = candidates[0]
+        run.artifact = path
+        if run.bytes_total is not None and run.bytes_total != bytes_code + size:
+            raise GolfkitError(
+                f"{run.log.path}: logged total {run.bytes_total} bytes is not code {bytes_code} + "
+                f"{path.name} {size}: the code or the artifact is not the one that ran"
+            )
+
+
+# ---------------------------------------------------------------- submission.json
+
+
+def _submission(
+    runs: list[SeedRun],
+    *,
+    track: str,
+    date: str,
+    name: str,
+    author: str,
+    github_id: str,
+    blurb: str,
+    bytes_code: int,
+    code: list[Path],
+    data_files: list[Path],
+    hardware: str | None,
+    config: dict[str, Any] | None,
+) -> dict[str, Any]:
+    bpbs = [r.metric.val_bpb for r in runs]
+    losses = [r.metric.val_loss for r in runs]
+    totals = [r.bytes_total for r in runs if r.bytes_total is not None]
+    out: dict[str, Any] = {
+        "name": name,
+        "author": author,
+        "github_id": github_id,
+        "date": date,
+        "track": track,
+        "blurb": blurb,
+        "val_bpb": mean(bpbs),
+        "val_loss": mean(losses),
+    }
+    if len(runs) > 1:
+        out["val_bpb_std"] = sample_std(bpbs)
+        out["val_loss_std"] = sample_std(losses)
+    if totals:
+        out["bytes_total"] = max(totals)
+    out["bytes_code"] = bytes_code
+    out["seeds"] = [r.seed for r in runs]
+    out["seed_results"] = {str(r.seed): _seed_result(r) for r in runs}
+    out["metric"] = runs[0].metric.label
+    hardware = hardware or _logged_once(runs, hardware_of, "hardware")
+    if hardware:
+        out["hardware"] = hardware
+    torch_version = _logged_once(runs, torch_version_of, "PyTorch version")
+    if torch_version:
+        out["pytorch_version"] = torch_version
+    if config is not None:
+        out["config"] = config
+    data = _data_block(runs, data_files)
+    if data:
+        out["data"] = data
+    return out
+
+
+def _seed_result(run: SeedRun) -> dict[str, Any]:
+    result: dict[str, Any] = {"val_bpb": run.metric.val_bpb.value, "val_loss": run.metric.val_loss.value}
+    if run.bytes_total is not None:
+        result["bytes_total"] = run.bytes_total
+    if run.bytes_model is not None:
+        result["bytes_model"] = run.bytes_model
+    if run.steps is not None:
+        result["steps"] = run.steps
+    if run.train_time_ms is not None:
+        result["train_time_ms"] = _int_if_whole(run.train_time_ms)
+    eval_time = next((p.seconds for p in reversed(run.run.phases) if p.kind == "total_eval_time"), None)
+    if eval_time is not None:
+        result["eval_time_s"] = _int_if_whole(eval_time)
+    result["log"] = run.log_name
+    if run.artifact is not None:
+        result["artifact"] = run.artifact.name
+    return result
+
+
+def _data_block(runs: list[SeedRun], data_files: list[Path]) -> dict[str, Any]:
+    tokens = runs[0].run.val_tokens
+    data: dict[str, Any] = {}
+    if tokens is not None:
+        data["val_tokens"] = tokens
+    tokenizers = [p for p in data_files if p.suffix == ".model"]
+    shards = sorted(p for p in data_files if p.name.startswith("fineweb_val_") and p.suffix == ".bin")
+    if tokens is not None and len(tokenizers) == 1 and shards:
+        data["val_bytes"] = validation_bytes(tokenizers[0], shards, tokens)
+    if len(tokenizers) == 1:
+        data["tokenizer"] = tokenizers[0].name
+    return data
+
+
+def validation_bytes(tokenizer: Path, shards: list[Path], targets: int) -> int:
+    """UTF-8 bytes of the first `targets` targets of the validation stream (FIELD.md §6)."""
+    import numpy as np
+
+    from golfkit.data.shards import read_shard
+    from golfkit.data.tokenizer import load_tokenizer
+    from golfkit.eval.token_bytes import byte_table
+
+    stream = np.concatenate([read_shard(p) for p in shards])
+    if stream.size < targets + 1:
+        raise GolfkitError(
+            f"the validation shards hold {stream.size} tokens but the logs scored {targets} targets: "
+            "pass every fineweb_val_*.bin the run used"
+        )
+    table = byte_table(load_tokenizer(tokenizer))
+    return int(table.target_bytes(stream[: targets + 1]).sum())
+
+
+def mean(values: list[Number]) -> Decimal:
+    """Mean of printed decimals, at the largest precision they were printed with."""
+    places = max(v.places for v in values)
+    total = sum((v.value for v in values), Decimal(0))
+    return _quantize(total / len(values), places)
+
+
+def sample_std(values: list[Number]) -> Decimal:
+    """Sample standard deviation (n - 1), at the values' precision."""
+    places = max(v.places for v in values)
+    avg = sum((v.value for v in values), Decimal(0)) / len(values)
+    var = sum(((v.value - avg) ** 2 for v in values), Decimal(0)) / (len(values) - 1)
+    return _quantize(var.sqrt(), places)
+
+
+def _quantize(value: Decimal, places: int) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+
+
+def _int_if_whole(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
+
+
+def dump_json(value: Any, indent: int = 0) -> str:
+    """JSON text with Decimals written exactly as they are (`1.22436570` keeps its last zero)."""
+    import json
+
+    pad, inner = "  " * indent, "  " * (indent + 1)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [f"{inner}{json.dumps(str(k))}: {dump_json(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+    if isinstance(value, list):
+        if all(isinstance(v, (int, str, Decimal)) for v in value):
+            return "[" + ", ".join(dump_json(v) for v in value) + "]"
+        return "[\n" + ",\n".join(inner + dump_json(v, indent + 1) for v in value) + "\n" + pad + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(value, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------- facts from the log header
+
+
+def _header_lines(log: LogEvidence) -> list[str]:
+    """The lines between the two `=` x 100 separators of a logfile layout (FIELD.md §3), if any."""
+    with open(log.path, encoding="utf-8", errors="replace") as f:
+        lines: list[str] = []
+        inside = False
+        for line in f:
+            line = line.rstrip("\n")
+            if line == SEPARATOR:
+                if inside:
+                    return lines
+                inside = True
+                lines = []
+            elif inside:
+                lines.append(line)
+                if len(lines) > 400:
+                    return []
+    return []
+
+
+def torch_version_of(log: LogEvidence) -> str | None:
+    """`2.13.0+cpu` from a `Running PyTorch 2.13.0+cpu` line."""
+    for line in _header_lines(log):
+        if line.startswith("Running PyTorch "):
+            return line.split(" ", 2)[2].strip()
+    return None
+
+
+def hardware_of(log: LogEvidence) -> str | None:
+    """"8xNVIDIA H100 80GB HBM3" from an nvidia-smi table, "CPU" from the trainer's `cpu:` line."""
+    lines = _header_lines(log)
+    gpus = [m.group(1).strip() for line in lines if (m := GPU_ROW.match(line))]
+    if gpus:
+        names = sorted(set(gpus))
+        return " + ".join(f"{gpus.count(n)}x{n}" for n in names)
+    if any(line.startswith("cpu:") for line in lines):
+        return "CPU"
+    return None
+
+
+def _logged_once(runs: list[SeedRun], read, what: str) -> str | None:
+    found = {read(r.log) for r in runs} - {None}
+    if len(found) > 1:
+        raise GolfkitError(f"the seed logs ran on different {what}s ({', '.join(sorted(found))})")
+    return found.pop() if found else None
+
+
+# ---------------------------------------------------------------- README and curves
+
+
+def curves_of(runs: list[SeedRun]) -> list[plot.RunCurves]:
+    """The step curves and final score of each seed run, for `plot.draw`."""
+    return [
+        plot.RunCurves(
+            label=f"seed {r.seed}",
+            train_loss=[(p.step, p.train_loss) for p in r.run.steps if p.train_loss is not None],
+            val_bpb=[(p.step, p.val_bpb) for p in r.run.steps if p.val_bpb is not None],
+            final_val_bpb=float(r.metric.val_bpb.value),
+        )
+        for r in runs
+    ]
+
+
+def render_readme(submission: dict[str, Any], runs: list[SeedRun], folder: Path, files_dir: Path,
+                  has_plot: bool) -> str:
+    """The record README from templates/README.record.md, results and files tables filled in."""
+    template = string.Template(_template_text())
+    rows = ["| seed | final line | val_loss | val_bpb | steps | train time | model bytes | total bytes |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for r in runs:
+        rows.append(
+            f"| {r.seed} | `{r.metric.label}` | {r.metric.val_loss} | {r.metric.val_bpb} | "
+            f"{_cell(r.steps)} | {_seconds(r.train_time_ms)} | {_cell(r.bytes_model)} | {_cell(r.bytes_total)} |"
+        )
+    seeds = f"{len(runs)} seed{'s' if len(runs) != 1 else ''}"
+    summary = f"Mean over {seeds}: **val_bpb {_text(submission['val_bpb'])}**, val_loss {_text(submission['val_loss'])}"
+    if "val_bpb_std" in submission:
+        summary += (f" (sample std: val_bpb {_text(submission['val_bpb_std'])}, "
+                    f"val_loss {_text(submission['val_loss_std'])})")
+    summary += "."
+    if "bytes_total" in submission:
+        summary += (f" Largest total: {submission['bytes_total']:,} bytes of the 16,000,000-byte cap "
+                    f"(code: {submission['bytes_code']:,} bytes).")
+    files = sorted(p for p in files_dir.iterdir() if p.is_file())
+    names = [*(p.name for p in files), "README.md"]
+    file_rows = ["| file | bytes |", "|---|---:|"]
+    for file_name in sorted(set(names)):
+        size = (files_dir / file_name).stat().st_size if file_name != "README.md" else None
+        file_rows.append(f"| `{file_name}` | {_cell(size) if size is not None else 'this file'} |")
+    return template.substitute(
+        name=submission["name"],
+        blurb=submission["blurb"] or "_No description given._",
+        track=submission["track"],
+        author=submission["author"],
+        github_id=submission["github_id"],
+        date=submission["date"],
+        hardware=submission.get("hardware", "not logged"),
+        pytorch_version=submission.get("pytorch_version", "not logged"),
+        results_table="\n".join(rows),
+        summary=summary,
+        plot=f"![training and validation curves of every seed]({CURVES_FILE})" if has_plot else "",
+        folder=folder.as_posix(),
+        files_table="\n".join(file_rows),
+    )
+
+
+def _template_text() -> str:
+    """templates/README.record.md of the golfkit source tree."""
+    template = Path(__file__).resolve().parents[2] / "templates" / "README.record.md"
+    try:
+        return template.read_text(encoding="utf-8")
+    except OSError:
+        raise GolfkitError(
+            f"{template}: README template not found; this golfkit install lacks its templates/ folder "
+            "(install golfkit from its source tree)"
+        ) from None
+
+
+def _text(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _cell(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "-"
+
+
+def _seconds(ms: float | None) -> str:
+    return f"{ms / 1000:.1f} s" if ms is not None else "-"

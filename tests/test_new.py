@@ -1,0 +1,241 @@
+"""`golfkit new`: a record folder whose numbers all come from the logs and files given."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from golfkit.ci import new as new_module
+from golfkit.ci.new import dump_json, new_record
+from golfkit.cli import main
+from golfkit.errors import GolfkitError
+
+TRACK = "track_non_record_16mb"
+CODE = b"print('the script that ran')\n" * 40
+
+
+def write_log(path: Path, seed: int, *, bpb: str, loss: str, code_bytes: int, model_bytes: int,
+              steps: int = 200, traceback: bool = False, tokens: int = 4096) -> Path:
+    """A log in the reference trainer's layout (source, `=` rules, header, runtime lines)."""
+    rule = "=" * 100
+    lines = [
+        "import torch", "print('source of the script')", rule,
+        "Running Python 3.11.9", "Running PyTorch 2.13.0+cpu",
+        "cpu: Test CPU cores:2 torch_threads:1", rule,
+        "val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path=tokenizer.model",
+        f"val_loader:shards pattern=data/fineweb_val_*.bin tokens:{tokens}",
+        "model_params:123456",
+        "train_batch_tokens:8192 train_seq_len:256 iterations:200 warmup_steps:0 max_wallclock_seconds:120",
+        f"seed:{seed}",
+    ]
+    for step in range(0, steps + 1, 50):
+        lines.append(f"step:{step}/{steps} train_loss:{6 - step / 100:.4f} train_time:{step * 300}ms step_avg:300.00ms")
+        lines.append(f"step:{step}/{steps} val_loss:{5 - step / 100:.4f} val_bpb:{3 - step / 200:.4f} "
+                     f"train_time:{step * 300}ms step_avg:300.00ms")
+    if traceback:
+        lines += ["Traceback (most recent call last):", '  File "train_gpt.py", line 1', "RuntimeError: boom"]
+    else:
+        lines += [
+            "Serialized model: 900000 bytes",
+            f"Code size: {code_bytes} bytes",
+            f"Total submission size: {900000 + code_bytes} bytes",
+            f"Serialized model int8+zstd: {model_bytes} bytes (payload:300000 raw:900000 payload_ratio:3.00x)",
+            f"Total submission size int8+zstd: {model_bytes + code_bytes} bytes",
+            "final_int8_zstd_roundtrip val_loss:2.0000 val_bpb:1.5000 eval_time:1000ms",
+            "final_int8_zstd_roundtrip_exact val_loss:2.00000000 val_bpb:1.50000000",
+            (f"final_sliding_window val_loss:{Decimal(loss):.4f} val_bpb:{Decimal(bpb):.4f} stride:64 "
+            "seq_len:256 eval_time:2000ms"),
+            f"final_sliding_window_exact val_loss:{loss} val_bpb:{bpb}",
+            "total_eval_time:3.0s",
+        ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+SEEDS = {1337: ("1.41000001", "2.31000000", 250_001), 42: ("1.42000002", "2.32000000", 250_002),
+         2025: ("1.43000003", "2.33000000", 250_003)}
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    """A finished three-seed run: logs, artifacts of the logged sizes, the script."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "train_gpt.py").write_bytes(CODE)
+    for seed, (bpb, loss, model) in SEEDS.items():
+        write_log(run / f"train_seed{seed}.log", seed, bpb=bpb, loss=loss, code_bytes=len(CODE), model_bytes=model)
+        (run / f"final_model_seed{seed}.int8.ptz").write_bytes(bytes(model))
+    return run
+
+
+def make(run: Path, tmp_path: Path, **kw):
+    folder = tmp_path / "records" / TRACK / "2026-05-01_tiny_run"
+    args = {
+        "code": [run / "train_gpt.py"],
+        "artifacts": sorted(run.glob("*.ptz")),
+        "author": "Ada",
+        "github_id": "ada",
+        "with_plot": False,
+    }
+    args.update(kw)
+    logs = args.pop("logs", [run / f"train_seed{s}.log" for s in SEEDS])
+    return new_record(folder, logs, **args)
+
+
+def test_submission_numbers_come_from_the_logs(run_dir: Path, tmp_path: Path):
+    record = make(run_dir, tmp_path)
+    written = json.loads((record.path / "submission.json").read_text(), parse_float=Decimal)
+    assert written["val_bpb"] == Decimal("1.42000002")
+    assert str(written["val_bpb"]) == "1.42000002"
+    assert written["val_loss"] == Decimal("2.32000000")
+    assert str(written["val_loss"]) == "2.32000000"  # printed precision kept
+    assert written["val_bpb_std"] == Decimal("0.01000001")
+    assert written["seeds"] == [1337, 42, 2025]
+    assert written["bytes_code"] == len(CODE)
+    assert written["bytes_total"] == 250_003 + len(CODE)
+    assert written["track"] == "non_record_16mb"
+    assert written["date"] == "2026-05-01"
+    assert written["name"] == "tiny run"
+    assert written["hardware"] == "CPU"
+    assert written["pytorch_version"] == "2.13.0+cpu"
+    assert written["metric"] == "final_sliding_window_exact"
+    seed42 = written["seed_results"]["42"]
+    assert seed42 == {
+        "val_bpb": Decimal("1.42000002"), "val_loss": Decimal("2.32000000"),
+        "bytes_total": 250_002 + len(CODE), "bytes_model": 250_002, "steps": 200, "train_time_ms": 60000,
+        "eval_time_s": 3, "log": "train_seed42.log", "artifact": "final_model_seed42.int8.ptz",
+    }
+    assert written["data"] == {"val_tokens": 4096}
+    names = sorted(p.name for p in record.path.iterdir())
+    assert names == sorted(["README.md", "submission.json", "train_gpt.py",
+                            *(f"train_seed{s}.log" for s in SEEDS),
+                            *(f"final_model_seed{s}.int8.ptz" for s in SEEDS)])
+    assert (record.path / "train_seed42.log").read_bytes() == (run_dir / "train_seed42.log").read_bytes()
+
+
+def test_readme_has_the_results_table(run_dir: Path, tmp_path: Path):
+    record = make(run_dir, tmp_path)
+    readme = (record.path / "README.md").read_text()
+    assert "| 42 | `final_sliding_window_exact` | 2.32000000 | 1.42000002 | 200 | 60.0 s | 250,002 |" in readme
+    assert "**val_bpb 1.42000002**" in readme
+    assert "${" not in readme
+    assert f"golfkit verify {record.path.as_posix()}" in readme
+
+
+def test_curves_picture_is_drawn_and_linked(run_dir: Path, tmp_path: Path):
+    record = make(run_dir, tmp_path, with_plot=True)
+    png = record.path / "curves.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](curves.png)" in (record.path / "README.md").read_text()
+    assert record.notes == []
+
+
+def test_without_matplotlib_the_picture_is_skipped_with_a_note(run_dir: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(new_module.plot, "matplotlib_available", lambda: False)
+    record = make(run_dir, tmp_path, with_plot=True)
+    assert not (record.path / "curves.png").exists()
+    assert "golfkit[plot]" in record.notes[0]
+    assert "curves.png" not in (record.path / "README.md").read_text()
+
+
+def test_refuses_to_overwrite(run_dir: Path, tmp_path: Path):
+    record = make(run_dir, tmp_path)
+    before = (record.path / "submission.json").read_bytes()
+    with pytest.raises(GolfkitError, match="already exists"):
+        make(run_dir, tmp_path)
+    assert (record.path / "submission.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("folder, message", [
+    (f"records/{TRACK}/2026-05-01_my idea", "whitespace"),
+    (f"records/{TRACK}/idea", "YYYY-MM-DD_slug"),
+    ("records/non_record/2026-05-01_idea", "track_"),
+])
+def test_refuses_bad_folder_paths(run_dir: Path, tmp_path: Path, folder: str, message: str):
+    with pytest.raises(GolfkitError, match=message):
+        new_record(tmp_path / folder, [run_dir / "train_seed42.log"], code=[run_dir / "train_gpt.py"],
+                   author="a", github_id="a")
+    assert not (tmp_path / folder).exists()
+
+
+def test_code_that_did_not_run_is_refused(run_dir: Path, tmp_path: Path):
+    (run_dir / "train_gpt.py").write_bytes(CODE + b"# edited after the run\n")
+    with pytest.raises(GolfkitError, match="Code size"):
+        make(run_dir, tmp_path, artifacts=[])
+    assert not (tmp_path / "records" / TRACK).exists() or not any((tmp_path / "records" / TRACK).iterdir())
+
+
+def test_an_artifact_no_log_describes_is_refused(run_dir: Path, tmp_path: Path):
+    (run_dir / "final_model_seed42.int8.ptz").write_bytes(bytes(123))
+    with pytest.raises(GolfkitError, match="no log printed that model size"):
+        make(run_dir, tmp_path)
+
+
+def test_a_crashed_run_is_refused(run_dir: Path, tmp_path: Path):
+    write_log(run_dir / "train_seed42.log", 42, bpb="1", loss="2", code_bytes=len(CODE), model_bytes=1,
+              traceback=True)
+    with pytest.raises(GolfkitError, match="traceback"):
+        make(run_dir, tmp_path, artifacts=[])
+
+
+def test_duplicate_seeds_are_refused(run_dir: Path, tmp_path: Path):
+    log = run_dir / "train_seed42.log"
+    copy = run_dir / "again_seed42.log"
+    copy.write_bytes(log.read_bytes())
+    with pytest.raises(GolfkitError, match="seed 42 appears in more than one log"):
+        make(run_dir, tmp_path, logs=[log, copy], artifacts=[])
+
+
+def test_metric_option_picks_another_final_line(run_dir: Path, tmp_path: Path):
+    record = make(run_dir, tmp_path, metric_label="final_int8_zstd_roundtrip_exact")
+    assert record.submission["val_bpb"] == Decimal("1.50000000")
+    with pytest.raises(GolfkitError, match="no final metric line 'nope'"):
+        make(run_dir, tmp_path / "other", metric_label="nope")
+
+
+def test_validation_bytes_counted_from_tokenizer_and_shards(run_dir: Path, tmp_path: Path):
+    from golfkit.data.shards import read_shard
+    from golfkit.data.tokenizer import make_dataset
+
+    dataset = make_dataset(tmp_path / "data", vocab_size=512, train_docs=300, val_docs=20, seed=1)
+    targets = read_shard(dataset.val_shard).size - 1
+    for seed, (bpb, loss, model) in SEEDS.items():
+        write_log(run_dir / f"train_seed{seed}.log", seed, bpb=bpb, loss=loss, code_bytes=len(CODE),
+                  model_bytes=model, tokens=targets)
+    record = make(run_dir, tmp_path, data_files=[dataset.tokenizer, dataset.val_shard])
+    # Every target of the whole stream: the bytes are the UTF-8 length of the documents' text.
+    assert record.submission["data"] == {"val_tokens": targets, "val_bytes": dataset.val_bytes,
+                                         "tokenizer": "tokenizer.model"}
+    assert (record.path / "tokenizer.model").is_file()
+    assert (record.path / "fineweb_val_000000.bin").is_file()
+
+
+def test_dump_json_keeps_decimals_as_printed():
+    text = dump_json({"a": Decimal("1.08100"), "b": [1, 2], "c": {"d": "x"}, "e": Decimal("0.00000012")})
+    assert json.loads(text, parse_float=Decimal) == {"a": Decimal("1.08100"), "b": [1, 2], "c": {"d": "x"},
+                                                     "e": Decimal("0.00000012")}
+    assert '"a": 1.08100' in text and "0.00000012" in text
+
+
+def test_cli_takes_several_logs_after_one_option(run_dir: Path, tmp_path: Path):
+    folder = tmp_path / "records" / TRACK / "2026-05-01_cli_run"
+    logs = [str(run_dir / f"train_seed{s}.log") for s in SEEDS]
+    result = CliRunner().invoke(main, ["new", str(folder), "--logs", *logs, "--code", str(run_dir / "train_gpt.py"),
+                                       "--artifact", *map(str, sorted(run_dir.glob("*.ptz"))),
+                                       "--author", "Ada", "--github-id", "ada", "--no-plot"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((folder / "submission.json").read_text())["seeds"] == [1337, 42, 2025]
+
+
+def test_cli_bad_input_is_one_line_and_exit_2(run_dir: Path, tmp_path: Path):
+    folder = tmp_path / "records" / TRACK / "2026-05-01_cli_run"
+    folder.mkdir(parents=True)
+    result = CliRunner().invoke(main, ["new", str(folder), "--logs", str(run_dir / "train_seed42.log"),
+                                       "--code", str(run_dir / "train_gpt.py"), "--author", "a", "--github-id", "a"])
+    assert result.exit_code == 2
+    assert "already exists" in result.output
+    assert "Traceback" not in result.output

@@ -140,6 +140,8 @@ def ppmd_decode(data: bytes, max_output: int, max_order: int = 6, mem_size: int 
         raise _corrupt("ppmd", str(exc)) from None
     if len(out) > max_output:
         raise _too_big("ppmd", max_output)
+    if not dec.eof:
+        raise _corrupt("ppmd", "stream ends before its end mark")
     return out
 
 

@@ -1,0 +1,140 @@
+"""`golfkit minify` and `golfkit unwrap`: argument parsing and printing only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from golfkit.errors import GolfkitError
+from golfkit.findings import Severity
+from golfkit.minify.wrap import ALL_CODECS, STDLIB_CODECS
+
+_MAX_OUTPUT = 64 << 20
+
+
+def _codecs(value: str) -> tuple[str, ...]:
+    if value == "all":
+        return ALL_CODECS
+    if value == "stdlib":
+        return STDLIB_CODECS
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in ALL_CODECS]
+    if unknown or not names:
+        raise GolfkitError(f"--codecs {value!r}: use all, stdlib, or a comma list of {', '.join(ALL_CODECS)}")
+    return names
+
+
+def _read(path: Path) -> str:
+    from golfkit.minify.unwrap import read_source
+
+    if not path.is_file():
+        raise GolfkitError(f"{path}: no such file; give the path of a Python script")
+    return read_source(path)
+
+
+@click.command()
+@click.argument("script", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path),
+              help="Where to write the result (default: SCRIPT with suffix .min.py).")
+@click.option("--wrap", type=click.Choice(["auto", "none", "latin1", "base85"]), default="auto", show_default=True,
+              help="auto: the smallest of plain, latin1 and base85 wrappers; none: minify only; "
+                   "latin1/base85: wrap with that encoding.")
+@click.option("--codecs", "codec_list", default="all", show_default=True,
+              help="Compressors to try: all, stdlib (lzma, zlib), or a comma list of lzma,zlib,zstd,brotli,ppmd.")
+@click.option("--check", is_flag=True,
+              help="Do not minify: prove that SCRIPT (a wrapper, ours or a record's) decodes and compiles.")
+@click.option("--original", type=click.Path(path_type=Path),
+              help="With --check: the readable source whose definitions and imports SCRIPT must match.")
+@click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
+def minify(script: Path, out: Path | None, wrap: str, codec_list: str, check: bool, original: Path | None,
+           as_json: bool) -> None:
+    """Minify SCRIPT, wrap it in the smallest self-extracting file, and prove it is the same program."""
+    if check:
+        _check(script, original, as_json)
+        return
+    from golfkit.minify.pack import pack
+
+    packed = pack(_read(script), str(script), wrap, _codecs(codec_list), _MAX_OUTPUT)
+    target = out or script.with_suffix(".min.py")
+    if target.resolve() == script.resolve():
+        raise GolfkitError(f"{target}: refusing to overwrite the input; give another -o path")
+    if packed.ok:
+        try:
+            target.write_bytes(packed.output)
+        except OSError as exc:
+            raise GolfkitError(f"{target}: cannot write ({exc.strerror})") from None
+    if as_json:
+        click.echo(json.dumps(packed.to_json() | {"output": str(target) if packed.ok else None}, indent=2))
+    else:
+        _print_table(packed, target)
+    if not packed.ok:
+        sys.exit(1)
+
+
+def _print_table(packed, target: Path) -> None:
+    rows = [("raw", packed.raw_bytes, "")]
+    if packed.input_layers:
+        rows[0] = ("raw (a wrapper)", packed.raw_bytes, " > ".join(packed.input_layers))
+    opts = ", ".join(k for k, v in packed.minified.options.to_json().items() if v)
+    rows.append(("minified", len(packed.minified.source.encode("utf-8")), opts))
+    for c in sorted(packed.candidates, key=lambda c: (c.size, c.name)):
+        rows.append((f"  {c.name}", c.size, f"payload {c.payload_bytes:,}"))
+    recipe = packed.records_recipe_bytes
+    rows.append(("records' recipe", recipe if recipe is not None else "-", "python-minifier, lzma, base85"))
+    chosen = packed.chosen.name if packed.chosen else "minified (plain)"
+    note = ""
+    if recipe:
+        note = f"saved {recipe - len(packed.output):,} vs records' recipe ({len(packed.output) / recipe:.3f}x)"
+    rows.append((f"chosen: {chosen}", len(packed.output), note))
+    width = max(len(r[0]) for r in rows)
+    click.echo(f"{packed.where} -> {target if packed.ok else '(nothing written)'}")
+    for label, size, extra in rows:
+        size_text = f"{size:>10,}" if isinstance(size, int) else f"{size:>10}"
+        click.echo(f"  {label:<{width}} {size_text}  {extra}".rstrip())
+    for f in packed.findings:
+        where = f":{f.line}" if f.line else ""
+        click.echo(f"  {f.severity.value}: {f.id}{where}: {f.message}")
+
+
+def _check(path: Path, original: Path | None, as_json: bool) -> None:
+    from golfkit.minify.proof import proof_summary, prove
+
+    text = _read(path)
+    source = _read(original) if original else None
+    findings = [proof_summary(text)] + prove(text, None, source, str(path))
+    if as_json:
+        click.echo(json.dumps({"file": str(path), "findings": [f.to_json() for f in findings]}, indent=2))
+    else:
+        for f in findings:
+            where = f":{f.line}" if f.line else ""
+            click.echo(f"{f.severity.value}: {f.id}{where}: {f.message}")
+        if not any(f.severity == Severity.ERROR for f in findings):
+            what = "definitions and imports match the original" if original else "no original given to compare"
+            click.echo(f"ok: {path} decodes without running and compiles; {what}")
+    if any(f.severity == Severity.ERROR for f in findings):
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out", type=click.Path(path_type=Path), help="Write the decoded source here.")
+@click.option("--max-output", type=int, default=_MAX_OUTPUT, show_default=True,
+              help="Refuse payloads that decompress to more bytes than this.")
+def unwrap(file: Path, out: Path | None, max_output: int) -> None:
+    """Print the decoded source of a self-extracting wrapper, without running it."""
+    from golfkit.minify.unwrap import unwrap_source
+
+    unwrapped = unwrap_source(_read(file), max_output)
+    if unwrapped is None:
+        raise GolfkitError(f"{file}: not a self-extracting wrapper (it runs as written); read it directly")
+    click.echo(f"# golfkit unwrap: {file}: {' > '.join(unwrapped.layers)}", err=True)
+    if out:
+        try:
+            out.write_text(unwrapped.source, encoding="utf-8")
+        except OSError as exc:
+            raise GolfkitError(f"{out}: cannot write ({exc.strerror})") from None
+    else:
+        click.echo(unwrapped.source, nl=False)

@@ -1,0 +1,134 @@
+"""The whole minify pipeline: source -> (unwrap) -> minify -> candidate wrappers -> smallest -> proof."""
+
+from __future__ import annotations
+
+import ast
+import base64
+import lzma
+from dataclasses import dataclass
+
+from golfkit.errors import GolfkitError
+from golfkit.findings import Finding, Severity, info, warning
+from golfkit.minify import minify as minify_mod
+from golfkit.minify.minify import Minified
+from golfkit.minify.proof import definitions, imports, prove
+from golfkit.minify.unwrap import unwrap_source
+from golfkit.minify.wrap import ALL_CODECS, ENCODINGS, STDLIB_CODECS, Candidate, available_codecs, candidates
+
+WRAP_CHOICES = ("auto", "none") + ENCODINGS
+
+
+@dataclass(frozen=True)
+class Packed:
+    """Everything `golfkit minify` measured and produced for one script."""
+
+    where: str
+    raw_bytes: int
+    input_layers: tuple[str, ...]
+    minified: Minified
+    candidates: tuple[Candidate, ...]
+    chosen: Candidate | None  # None: the plain minified source is the output
+    output: bytes
+    records_recipe_bytes: int | None
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(f.severity == Severity.ERROR for f in self.findings)
+
+    def to_json(self) -> dict:
+        return {
+            "script": self.where,
+            "raw_bytes": self.raw_bytes,
+            "input_layers": list(self.input_layers),
+            "minified_bytes": len(self.minified.source.encode("utf-8")),
+            "minify_options": self.minified.options.to_json(),
+            "candidates": [{"name": c.name, "codec": c.codec, "encoding": c.encoding,
+                            "payload_bytes": c.payload_bytes, "bytes": c.size} for c in self.candidates],
+            "chosen": self.chosen.name if self.chosen else "minified",
+            "output_bytes": len(self.output),
+            "records_recipe_bytes": self.records_recipe_bytes,
+            "saved_vs_records_recipe": (self.records_recipe_bytes - len(self.output)
+                                        if self.records_recipe_bytes is not None else None),
+            "proof_ok": self.ok,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def records_recipe(source: str) -> bytes:
+    """What records ship: python-minifier (--no-rename-locals --no-hoist-literals
+    --remove-literal-statements), raw LZMA2 preset 9e, base85 in an exec."""
+    import python_minifier
+
+    minified = python_minifier.minify(source, rename_locals=False, hoist_literals=False,
+                                      remove_literal_statements=True)
+    blob = lzma.compress(minified.encode("utf-8"), format=lzma.FORMAT_RAW,
+                         filters=[{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}])
+    return (
+        'import lzma as L,base64 as B\nexec(L.decompress(B.b85decode("' + base64.b85encode(blob).decode()
+        + '"),format=L.FORMAT_RAW,filters=[{"id":L.FILTER_LZMA2}]))\n'
+    ).encode("ascii")
+
+
+def pack(text: str, where: str = "script", wrap: str = "auto", codecs: tuple[str, ...] = ALL_CODECS,
+         max_output: int = 64 << 20) -> Packed:
+    """Minify `text` (a script, or a wrapper whose payload is minified instead), wrap it when that is
+    smaller, and prove the result. Raises GolfkitError for input that is not a Python program."""
+    if wrap not in WRAP_CHOICES:
+        raise GolfkitError(f"--wrap {wrap!r}: choose from {', '.join(WRAP_CHOICES)}")
+    findings: list[Finding] = []
+    unwrapped = unwrap_source(text, max_output)
+    source = text
+    if unwrapped is not None:
+        source = unwrapped.source
+        findings.append(info(
+            "minify.input.wrapper",
+            f"the input is already a wrapper ({' > '.join(unwrapped.layers)}); its payload is minified "
+            "and wrapped once",
+            file=where, evidence={"layers": list(unwrapped.layers)},
+        ))
+    minified = minify_mod.minify_source(source, where)
+    findings += minified.findings
+    tree = ast.parse(source)
+    traps = minify_mod.traps(tree, where)
+    encodings = ENCODINGS if wrap == "auto" else ((wrap,) if wrap != "none" else ())
+    if wrap == "auto" and any(f.id == "minify.trap.reads_own_file" for f in traps):
+        encodings = ("base85",)
+    usable = available_codecs(codecs)
+    found = tuple(candidates(minified.source, usable, encodings)) if encodings and minified.source else ()
+    plain = minified.source.encode("utf-8")
+    best = min(found, key=lambda c: (c.size, c.name), default=None)
+    chosen = best if best is not None and (best.size < len(plain) or wrap != "auto") else None
+    output = chosen.data if chosen else plain
+    if chosen is not None:
+        findings += traps
+        module = chosen.codec
+        if module not in STDLIB_CODECS:
+            findings.append(warning(
+                "minify.wrap.needs_module",
+                f"the wrapped script imports {_runtime(module)} to decode itself: list it in the record's "
+                f"requirements.txt, or use --codecs {','.join(STDLIB_CODECS)} for the standard library only",
+                file=where, evidence={"module": _runtime(module)},
+            ))
+    try:
+        recipe = len(records_recipe(source))
+    except (SyntaxError, ValueError, TypeError, RecursionError):  # its failing is a measurement, not our error
+        recipe = None
+    output_text = output.decode("latin-1") if chosen and chosen.encoding == "latin1" else output.decode("utf-8")
+    proof = prove(output_text, minified.source, source, where)
+    if not proof:
+        findings.append(info(
+            "minify.proof.ok",
+            f"proof: decodes to the minified source, compiles, {len(definitions(tree))} top-level "
+            f"definitions and {len(imports(tree))} imports match the original",
+            file=where,
+        ))
+    findings += proof
+    return Packed(where, len(text.encode("utf-8")), unwrapped.layers if unwrapped else (), minified, found,
+                  chosen, output, recipe, tuple(findings))
+
+
+def _runtime(codec: str) -> str:
+    from golfkit.minify.wrap import RUNTIME_MODULE
+
+    return RUNTIME_MODULE[codec]

@@ -1,0 +1,183 @@
+"""Self-extracting wrappers: compress a program and store it in the fewest bytes that still run it.
+
+Encodings of the compressed payload:
+- "base85": ASCII text, `B.b85decode("...")`: 25% over the payload; what the records use.
+- "latin1": the payload bytes as characters of a string literal in a file declared `#coding:l1`,
+  turned back into bytes by `.encode("l1")`. Only backslash, NUL, CR and (in runs that would close
+  the literal) the quote character are escaped: about 1.2% over the payload.
+Compressors: lzma (raw LZMA2, xz and the .lzma "alone" format, with tuned literal/position bits),
+zlib, zstd, brotli, PPMd (variant I). Every candidate is built; the smallest file wins.
+Every compressor here is deterministic, so the same input always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import lzma
+import zlib
+from dataclasses import dataclass
+
+from golfkit.errors import GolfkitError
+
+ENCODINGS = ("latin1", "base85")
+STDLIB_CODECS = ("lzma", "zlib")
+ALL_CODECS = ("lzma", "zlib", "zstd", "brotli", "ppmd")
+# Module each codec needs at run time, on the machine that runs the wrapped script.
+RUNTIME_MODULE = {"lzma": "lzma", "zlib": "zlib", "zstd": "zstandard", "brotli": "brotli", "ppmd": "pyppmd"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way of packing the program: `text` is the whole wrapper file, `data` its bytes on disk."""
+
+    encoding: str
+    codec: str
+    detail: str
+    payload_bytes: int
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    @property
+    def name(self) -> str:
+        return f"{self.encoding}+{self.detail}"
+
+
+def available_codecs(requested: tuple[str, ...] = ALL_CODECS) -> tuple[str, ...]:
+    """The requested codecs whose Python module imports here (lzma and zlib always do)."""
+    out = []
+    for codec in requested:
+        if codec not in RUNTIME_MODULE:
+            raise GolfkitError(f"unknown codec {codec!r}: choose from {', '.join(ALL_CODECS)}")
+        try:
+            importlib.import_module(RUNTIME_MODULE[codec])
+        except ImportError:
+            continue
+        out.append(codec)
+    return tuple(out)
+
+
+def compressed_variants(payload: bytes, codec: str) -> list[tuple[str, bytes, str]]:
+    """(detail, compressed bytes, decoder call with {d} for the data) for each setting worth trying."""
+    if codec == "lzma":
+        return _lzma_variants(payload)
+    if codec == "zlib":
+        return [("zlib", zlib.compress(payload, 9), "zlib.decompress({d})")]
+    if codec == "zstd":
+        import zstandard
+
+        params = zstandard.ZstdCompressionParameters.from_level(22, source_size=len(payload))
+        blob = zstandard.ZstdCompressor(compression_params=params).compress(payload)
+        return [("zstd-22", blob, "zstandard.decompress({d})")]
+    if codec == "brotli":
+        import brotli
+
+        return [
+            (f"brotli-11-w{w}", brotli.compress(payload, quality=11, lgwin=w, mode=brotli.MODE_TEXT),
+             "brotli.decompress({d})")
+            for w in (22, 24)
+        ]
+    if codec == "ppmd":
+        import pyppmd
+
+        out = []
+        for order in (6, 8, 10, 12, 16):
+            blob = pyppmd.compress(payload, max_order=order, variant="I")
+            call = "pyppmd.decompress({d})" if order == 6 else f"pyppmd.decompress({{d}},max_order={order})"
+            out.append((f"ppmd-I-o{order}", blob, call))
+        return out
+    raise GolfkitError(f"unknown codec {codec!r}: choose from {', '.join(ALL_CODECS)}")
+
+
+def _lzma_variants(payload: bytes) -> list[tuple[str, bytes, str]]:
+    out = []
+    preset = 9 | lzma.PRESET_EXTREME
+    for lc, lp, pb in ((3, 0, 0), (4, 0, 0), (3, 0, 2), (1, 0, 0)):
+        tuned = {"preset": preset, "lc": lc, "lp": lp, "pb": pb, "nice_len": 273}
+        tag = f"lc{lc}lp{lp}pb{pb}"
+        alone = lzma.compress(payload, format=lzma.FORMAT_ALONE, filters=[{"id": lzma.FILTER_LZMA1, **tuned}])
+        out.append((f"lzma-alone-{tag}", alone, "lzma.decompress({d})"))
+        raw = lzma.compress(payload, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, **tuned}])
+        # Raw LZMA2 carries lc/lp/pb in its chunks; the decoder only needs the filter id (33 = FILTER_LZMA2).
+        out.append((f"lzma-raw-{tag}", raw, 'lzma.decompress({d},3,None,[{{"id":33}}])'))
+    xz = lzma.compress(payload, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, preset=preset)
+    out.append(("xz", xz, "lzma.decompress({d})"))
+    return out
+
+
+def candidates(source: str, codecs: tuple[str, ...] = ALL_CODECS,
+               encodings: tuple[str, ...] = ENCODINGS) -> list[Candidate]:
+    """Every wrapper of `source` for the given codecs and encodings (best setting of each pair)."""
+    payload = source.encode("utf-8")
+    out = []
+    for codec in codecs:
+        variants = compressed_variants(payload, codec)
+        for encoding in encodings:
+            best = min((_build(encoding, codec, detail, blob, call) for detail, blob, call in variants),
+                       key=lambda c: (c.size, c.detail))
+            out.append(best)
+    return out
+
+
+def best_candidate(source: str, codecs: tuple[str, ...] = ALL_CODECS,
+                   encodings: tuple[str, ...] = ENCODINGS) -> Candidate | None:
+    found = candidates(source, codecs, encodings)
+    return min(found, key=lambda c: (c.size, c.name)) if found else None
+
+
+def _build(encoding: str, codec: str, detail: str, blob: bytes, call: str) -> Candidate:
+    module = RUNTIME_MODULE[codec]
+    if encoding == "base85":
+        import base64
+
+        data_expr = 'base64.b85decode("' + base64.b85encode(blob).decode("ascii") + '")'
+        text = f"import {module},base64\nexec({call.format(d=data_expr)})\n"
+        data = text.encode("ascii")
+    elif encoding == "latin1":
+        data_expr = latin1_literal(blob) + '.encode("l1")'
+        text = f"#coding:l1\nimport {module}\nexec({call.format(d=data_expr)})\n"
+        data = text.encode("latin-1")
+    else:
+        raise GolfkitError(f"unknown encoding {encoding!r}: choose from {', '.join(ENCODINGS)}")
+    return Candidate(encoding, codec, detail, len(blob), data)
+
+
+def latin1_literal(blob: bytes) -> str:
+    """The shortest of the string literals (quote ' or \", single or triple) whose latin-1 bytes are `blob`."""
+    forms = [_literal(blob, q, triple) for q in ('"', "'") for triple in (True, False)]
+    return min(forms, key=lambda s: (len(s), s))
+
+
+def _literal(blob: bytes, quote: str, triple: bool) -> str:
+    out = []
+    run = 0  # raw quote characters just written (a third would close a triple-quoted literal)
+    last = len(blob) - 1
+    tail = len(blob.rstrip(quote.encode()))  # quotes from here on would touch the closing fence
+    for i, b in enumerate(blob):
+        c = chr(b)
+        if c == quote:
+            # Escape a quote in a single-quoted literal always; in a triple-quoted one when it would
+            # make three in a row, or would touch the closing quotes.
+            if not triple or run == 2 or i >= tail:
+                out.append("\\" + c)
+                run = 0
+            else:
+                out.append(c)
+                run += 1
+            continue
+        run = 0
+        if c == "\\":
+            out.append("\\\\")
+        elif b == 0:
+            # \0 followed by an octal digit would read as a longer octal escape.
+            out.append("\\x00" if i < last and 0x30 <= blob[i + 1] <= 0x37 else "\\0")
+        elif c == "\r":
+            out.append("\\r")  # the tokenizer turns a raw CR into a newline
+        elif c == "\n" and not triple:
+            out.append("\\n")
+        else:
+            out.append(c)
+    fence = quote * 3 if triple else quote
+    return fence + "".join(out) + fence

@@ -13,6 +13,7 @@ from golfkit.ci import new as new_module
 from golfkit.ci.new import dump_json, new_record
 from golfkit.cli import main
 from golfkit.errors import GolfkitError
+from golfkit.schema import schema_errors
 
 TRACK = "track_non_record_16mb"
 CODE = b"print('the script that ran')\n" * 40
@@ -102,14 +103,15 @@ def test_submission_numbers_come_from_the_logs(run_dir: Path, tmp_path: Path):
     assert written["name"] == "tiny run"
     assert written["hardware"] == "CPU"
     assert written["pytorch_version"] == "2.13.0+cpu"
-    assert written["metric"] == "final_sliding_window_exact"
+    assert written["extra"] == {"metric": "final_sliding_window_exact"}
     seed42 = written["seed_results"]["42"]
     assert seed42 == {
         "val_bpb": Decimal("1.42000002"), "val_loss": Decimal("2.32000000"),
-        "bytes_total": 250_002 + len(CODE), "bytes_model": 250_002, "steps": 200, "train_time_ms": 60000,
-        "eval_time_s": 3, "log": "train_seed42.log", "artifact": "final_model_seed42.int8.ptz",
+        "bytes_total": 250_002 + len(CODE), "steps": 200, "train_time_ms": 60000, "eval_time_ms": 3000,
+        "extra": {"bytes_model": 250_002, "log": "train_seed42.log", "artifact": "final_model_seed42.int8.ptz"},
     }
-    assert written["data"] == {"val_tokens": 4096}
+    assert written["data"] == {"variant": "custom", "val_tokens": 4096}
+    assert schema_errors(json.loads((record.path / "submission.json").read_text())) == []
     names = sorted(p.name for p in record.path.iterdir())
     assert names == sorted(["README.md", "submission.json", "train_gpt.py",
                             *(f"train_seed{s}.log" for s in SEEDS),
@@ -208,8 +210,8 @@ def test_validation_bytes_counted_from_tokenizer_and_shards(run_dir: Path, tmp_p
                   model_bytes=model, tokens=targets)
     record = make(run_dir, tmp_path, data_files=[dataset.tokenizer, dataset.val_shard])
     # Every target of the whole stream: the bytes are the UTF-8 length of the documents' text.
-    assert record.submission["data"] == {"val_tokens": targets, "val_bytes": dataset.val_bytes,
-                                         "tokenizer": "tokenizer.model"}
+    assert record.submission["data"] == {"variant": "custom", "val_tokens": targets,
+                                         "val_bytes": dataset.val_bytes, "tokenizer": "tokenizer.model"}
     assert (record.path / "tokenizer.model").is_file()
     assert (record.path / "fineweb_val_000000.bin").is_file()
 

@@ -9,6 +9,7 @@ and writes the folder. Nothing is typed by hand, so the folder passes `golfkit v
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -19,12 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from golfkit.ci import plot
+from golfkit.ci.runs import headline_metric, run_curves
 from golfkit.ci.shape import TRACK_PREFIX, folder_name_problem
 from golfkit.errors import GolfkitError
+from golfkit.schema import schema_errors
 from golfkit.verify.evidence import LogEvidence, Metric, Number, RunEvidence
 from golfkit.verify.logparse import parse_log_file
 
-CURVES_FILE = "curves.png"
 SEPARATOR = "=" * 100
 GPU_ROW = re.compile(r"^\|\s+\d+\s+(NVIDIA[^|]*?)\s{2,}(?:On|Off)\s+\|")
 
@@ -71,6 +73,7 @@ def new_record(
     metric_label: str | None = None,
     hardware: str | None = None,
     config: dict[str, Any] | None = None,
+    variant: str | None = None,
     with_plot: bool = True,
 ) -> NewRecord:
     """Writes the record folder `folder` (records/track_*/YYYY-MM-DD_slug) from a run's files.
@@ -102,6 +105,7 @@ def new_record(
         data_files=data_files,
         hardware=hardware,
         config=config,
+        variant=variant,
     )
     staging = folder.parent / f".{folder.name}.golfkit-new"
     if staging.exists():
@@ -115,10 +119,11 @@ def new_record(
         (staging / "submission.json").write_text(dump_json(submission) + "\n", encoding="utf-8")
         has_plot = False
         if with_plot and plot.matplotlib_available():
-            plot.draw(curves_of(runs), staging / CURVES_FILE, title=submission["name"])
+            curves = [run_curves(r.log, f"seed {r.seed}", r.metric) for r in runs]
+            plot.draw(curves, staging / plot.CURVES_FILE, title=submission["name"])
             has_plot = True
         elif with_plot:
-            notes.append(f"no {CURVES_FILE}: matplotlib is not installed ({plot.PLOT_EXTRA_HINT})")
+            notes.append(f"no {plot.CURVES_FILE}: matplotlib is not installed ({plot.PLOT_EXTRA_HINT})")
         readme = render_readme(submission, runs, folder, staging, has_plot)
         (staging / "README.md").write_text(readme, encoding="utf-8")
         if folder.exists():
@@ -161,7 +166,7 @@ def _check_inputs(logs: list[Path], code: list[Path], artifacts: list[Path], dat
             raise GolfkitError(f"{path}: no such file")
     names = [p.name for p in copied]
     clashes = sorted({n for n in names if names.count(n) > 1} | {n for n in names if n in
-                     ("submission.json", "README.md", CURVES_FILE)})
+                     ("submission.json", "README.md", plot.CURVES_FILE)})
     if clashes:
         raise GolfkitError(f"two files would be written as {', '.join(clashes)} in the record: rename one")
     return [Path(p) for p in copied]
@@ -197,26 +202,6 @@ def _seed_run(log: LogEvidence, path: Path, metric_label: str | None) -> SeedRun
         steps=steps,
         train_time_ms=train_time_ms,
     )
-
-
-def headline_metric(run: RunEvidence, label: str | None, where: str) -> Metric:
-    """The final metric a record claims: the line named `label`, else the last final metric line of
-    the run (the last evaluation is the submission's score), in its `_exact` form when printed."""
-    metrics = [m for m in run.metrics if not m.diagnostic] or run.metrics
-    if label is not None:
-        named = [m for m in metrics if m.label == label]
-        if not named:
-            found = ", ".join(sorted({m.label for m in metrics})) or "none"
-            raise GolfkitError(f"{where}: no final metric line {label!r} (found: {found})")
-        return named[-1]
-    if not metrics:
-        raise GolfkitError(f"{where}: no final metric line: the run was cut short; new needs finished runs")
-    last = metrics[-1]
-    if not last.label.endswith("_exact"):
-        exact = [m for m in metrics if m.label == last.label + "_exact"]
-        if exact:
-            return exact[-1]
-    return last
 
 
 def _check_runs(runs: list[SeedRun]) -> list[SeedRun]:
@@ -288,6 +273,7 @@ def _submission(
     data_files: list[Path],
     hardware: str | None,
     config: dict[str, Any] | None,
+    variant: str | None,
 ) -> dict[str, Any]:
     bpbs = [r.metric.val_bpb for r in runs]
     losses = [r.metric.val_loss for r in runs]
@@ -310,18 +296,19 @@ def _submission(
     out["bytes_code"] = bytes_code
     out["seeds"] = [r.seed for r in runs]
     out["seed_results"] = {str(r.seed): _seed_result(r) for r in runs}
-    out["metric"] = runs[0].metric.label
     hardware = hardware or _logged_once(runs, hardware_of, "hardware")
     if hardware:
         out["hardware"] = hardware
     torch_version = _logged_once(runs, torch_version_of, "PyTorch version")
     if torch_version:
         out["pytorch_version"] = torch_version
-    if config is not None:
-        out["config"] = config
-    data = _data_block(runs, data_files)
+    data = _data_block(runs, data_files, variant)
     if data:
         out["data"] = data
+    out["extra"] = {"metric": runs[0].metric.label, **({"config": config} if config is not None else {})}
+    problems = schema_errors(json.loads(dump_json(out)))
+    if problems:
+        raise AssertionError(f"golfkit new wrote a submission.json its schema rejects: {problems}")
     return out
 
 
@@ -329,33 +316,40 @@ def _seed_result(run: SeedRun) -> dict[str, Any]:
     result: dict[str, Any] = {"val_bpb": run.metric.val_bpb.value, "val_loss": run.metric.val_loss.value}
     if run.bytes_total is not None:
         result["bytes_total"] = run.bytes_total
-    if run.bytes_model is not None:
-        result["bytes_model"] = run.bytes_model
     if run.steps is not None:
         result["steps"] = run.steps
     if run.train_time_ms is not None:
         result["train_time_ms"] = _int_if_whole(run.train_time_ms)
     eval_time = next((p.seconds for p in reversed(run.run.phases) if p.kind == "total_eval_time"), None)
     if eval_time is not None:
-        result["eval_time_s"] = _int_if_whole(eval_time)
-    result["log"] = run.log_name
+        result["eval_time_ms"] = _int_if_whole(round(eval_time * 1000, 3))
+    extra: dict[str, Any] = {}
+    if run.bytes_model is not None:
+        extra["bytes_model"] = run.bytes_model
+    extra["log"] = run.log_name
     if run.artifact is not None:
-        result["artifact"] = run.artifact.name
+        extra["artifact"] = run.artifact.name
+    result["extra"] = extra
     return result
 
 
-def _data_block(runs: list[SeedRun], data_files: list[Path]) -> dict[str, Any]:
+def _data_block(runs: list[SeedRun], data_files: list[Path], variant: str | None) -> dict[str, Any]:
     tokens = runs[0].run.val_tokens
-    data: dict[str, Any] = {}
-    if tokens is not None:
-        data["val_tokens"] = tokens
+    if tokens is None:
+        return {}
+    data: dict[str, Any] = {"variant": variant or variant_of(tokens), "val_tokens": tokens}
     tokenizers = [p for p in data_files if p.suffix == ".model"]
     shards = sorted(p for p in data_files if p.name.startswith("fineweb_val_") and p.suffix == ".bin")
-    if tokens is not None and len(tokenizers) == 1 and shards:
+    if len(tokenizers) == 1 and shards:
         data["val_bytes"] = validation_bytes(tokenizers[0], shards, tokens)
     if len(tokenizers) == 1:
         data["tokenizer"] = tokenizers[0].name
     return data
+
+
+def variant_of(tokens: int) -> str:
+    """The name of the known validation variant with `tokens` targets, else "custom"."""
+    return "custom"
 
 
 def validation_bytes(tokenizer: Path, shards: list[Path], targets: int) -> int:
@@ -401,8 +395,6 @@ def _int_if_whole(value: float) -> int | float:
 
 def dump_json(value: Any, indent: int = 0) -> str:
     """JSON text with Decimals written exactly as they are (`1.22436570` keeps its last zero)."""
-    import json
-
     pad, inner = "  " * indent, "  " * (indent + 1)
     if isinstance(value, dict):
         if not value:
@@ -470,19 +462,6 @@ def _logged_once(runs: list[SeedRun], read, what: str) -> str | None:
 # ---------------------------------------------------------------- README and curves
 
 
-def curves_of(runs: list[SeedRun]) -> list[plot.RunCurves]:
-    """The step curves and final score of each seed run, for `plot.draw`."""
-    return [
-        plot.RunCurves(
-            label=f"seed {r.seed}",
-            train_loss=[(p.step, p.train_loss) for p in r.run.steps if p.train_loss is not None],
-            val_bpb=[(p.step, p.val_bpb) for p in r.run.steps if p.val_bpb is not None],
-            final_val_bpb=float(r.metric.val_bpb.value),
-        )
-        for r in runs
-    ]
-
-
 def render_readme(submission: dict[str, Any], runs: list[SeedRun], folder: Path, files_dir: Path,
                   has_plot: bool) -> str:
     """The record README from templates/README.record.md, results and files tables filled in."""
@@ -520,7 +499,7 @@ def render_readme(submission: dict[str, Any], runs: list[SeedRun], folder: Path,
         pytorch_version=submission.get("pytorch_version", "not logged"),
         results_table="\n".join(rows),
         summary=summary,
-        plot=f"![training and validation curves of every seed]({CURVES_FILE})" if has_plot else "",
+        plot=f"![training and validation curves of every seed]({plot.CURVES_FILE})" if has_plot else "",
         folder=folder.as_posix(),
         files_table="\n".join(file_rows),
     )

@@ -1,28 +1,20 @@
 """Training and validation curves of a record's seed runs, and their final scores, as one PNG.
 
-Drawing takes plain lists of points, so it does not care where they came from; `curves_of` reads
-them out of parsed logs. matplotlib is an optional extra (`pip install 'golfkit[plot]'`).
+Drawing takes plain lists of points (`RunCurves`), so it does not care where they came from;
+`plot_record` takes them from the logs of a record folder. matplotlib is an optional extra (`pip install 'golfkit[plot]'`).
 """
 
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from golfkit.ci.runs import RunCurves, record_curves
 from golfkit.errors import GolfkitError
+from golfkit.verify.record import read_record
 
+CURVES_FILE = "curves.png"
 PLOT_EXTRA_HINT = "install the plot extra: pip install 'golfkit[plot]' (it adds matplotlib)"
-
-
-@dataclass
-class RunCurves:
-    """One run (usually one seed): its curves as (step, value) points and its final score."""
-
-    label: str
-    train_loss: list[tuple[int, float]] = field(default_factory=list)
-    val_bpb: list[tuple[int, float]] = field(default_factory=list)
-    final_val_bpb: float | None = None
 
 
 def matplotlib_available() -> bool:
@@ -88,3 +80,13 @@ def draw(runs: list[RunCurves], out: Path, title: str) -> Path:
     fig.savefig(out, dpi=100, metadata={"Software": None})
     plt.close(fig)
     return out
+
+
+def plot_record(folder: Path, out: Path | None = None) -> Path:
+    """Draws the curves of every log in the record `folder` into `out` (default: folder/curves.png)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise GolfkitError(f"{folder}: not a folder; give a record folder (the one holding the logs)")
+    evidence = read_record(folder)
+    runs = record_curves(evidence.distinct_logs())
+    return draw(runs, out or folder / CURVES_FILE, title=folder.name)

@@ -1,0 +1,63 @@
+"""Large real scripts to measure minify on: sources embedded in training logs, and stand-ins.
+
+Logs in the logfile layout (FIELD.md §3) start with the full source of the script that ran, then
+a line of 100 `=` and `Running Python ...`. When no such log is at hand (the development corpus
+has those blocks removed), large modules of the installed torch stand in: real PyTorch code of
+the same size range (47-160 KB), not training scripts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+RULE = "=" * 100
+STAND_INS = (
+    "torch/optim/optimizer.py",
+    "torch/distributed/fsdp/_fully_shard/_fsdp_param.py",
+    "torch/utils/data/dataloader.py",
+    "torch/nn/parallel/distributed.py",
+    "torch/_dynamo/variables/builtin.py",
+    "torch/_functorch/partitioners.py",
+)
+
+
+def embedded_source(log_text: str) -> str | None:
+    """The script source a log starts with, or None when the log does not start with one."""
+    lines = log_text.split("\n")
+    for i, line in enumerate(lines[:-1]):
+        if line == RULE and lines[i + 1].startswith("Running Python"):
+            if i == 0:
+                return None
+            return "\n".join(lines[:i])
+    return None
+
+
+def embedded_sources(corpus: Path) -> list[tuple[str, str]]:
+    """(name, source) of each distinct script embedded in a log under `corpus`, largest first."""
+    seen: dict[str, tuple[str, str]] = {}
+    for path in sorted(corpus.rglob("*")):
+        if not path.is_file() or path.suffix not in (".log", ".txt"):
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        source = embedded_source(text)
+        if source is None or source.startswith("[embedded source removed"):
+            continue
+        digest = hashlib.sha256(source.encode()).hexdigest()
+        seen.setdefault(digest, (str(path.relative_to(corpus)), source))
+    return sorted(seen.values(), key=lambda item: -len(item[1]))
+
+
+def stand_in_sources(names: tuple[str, ...] = STAND_INS) -> list[tuple[str, str]]:
+    """(name, source) of the installed torch modules listed in `names` that exist."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    root = Path(torch.__file__).parent.parent
+    found = []
+    for name in names:
+        path = root / name
+        if path.is_file():
+            found.append((name, path.read_text(encoding="utf-8")))
+    return found

@@ -1,0 +1,188 @@
+"""unwrap_source: decode every wrapper shape the records use, statically, and refuse unsafe ones."""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import gzip
+import lzma
+import zlib
+
+import brotli
+import pyppmd
+import pytest
+import zstandard
+from click.testing import CliRunner
+
+from golfkit.cli import main
+from golfkit.errors import GolfkitError
+from golfkit.minify.unwrap import decode_source, unwrap_source
+from golfkit.minify.wrap import latin1_literal
+
+PROGRAM = "import math\n\ndef area(r):\n    return math.pi * r * r\n\nprint(f'area {area(2.0):.3f}')\n"
+RAW_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9}]
+
+
+def b85(blob: bytes) -> str:
+    return base64.b85encode(blob).decode()
+
+
+def records_style(source: str) -> str:
+    blob = lzma.compress(source.encode(), format=lzma.FORMAT_RAW, filters=RAW_FILTERS)
+    return ('import lzma as L,base64 as B\nexec(L.decompress(B.b85decode("' + b85(blob)
+            + '"),format=L.FORMAT_RAW,filters=[{"id":L.FILTER_LZMA2}]))\n')
+
+
+def test_records_raw_lzma_base85_wrapper_decodes():
+    found = unwrap_source(records_style(PROGRAM))
+    assert found is not None
+    assert found.source == PROGRAM
+    assert found.layers == ("base85+lzma-raw",)
+
+
+def test_xz_payload_split_over_adjacent_and_concatenated_literals():
+    text = b85(lzma.compress(PROGRAM.encode()))
+    parts = [text[i:i + 20] for i in range(0, len(text), 20)]
+    adjacent = "\n".join(f'"{p}"' for p in parts[:3])
+    concatenated = " + ".join(f'"{p}"' for p in parts[3:])
+    wrapper = f"import lzma, base64\nexec(lzma.decompress(base64.b85decode(({adjacent})\n + {concatenated})).decode())\n"
+    found = unwrap_source(wrapper)
+    assert found is not None and found.source == PROGRAM
+    assert found.layers == ("base85+xz",)
+
+
+def test_from_import_alias_and_assigned_payload():
+    blob = b85(lzma.compress(PROGRAM.encode(), format=lzma.FORMAT_ALONE))
+    wrapper = f'from lzma import decompress as D\nfrom base64 import b85decode\np = "{blob}"\nexec(D(b85decode(p)))\n'
+    found = unwrap_source(wrapper)
+    assert found is not None and found.source == PROGRAM
+    assert found.layers == ("base85+lzma-alone",)
+
+
+@pytest.mark.parametrize(("module", "call", "blob", "step"), [
+    ("zlib", "zlib.decompress", zlib.compress(PROGRAM.encode(), 9), "zlib"),
+    ("gzip", "gzip.decompress", gzip.compress(PROGRAM.encode(), mtime=0), "gzip"),
+    ("bz2", "bz2.decompress", bz2.compress(PROGRAM.encode()), "bz2"),
+    ("brotli", "brotli.decompress", brotli.compress(PROGRAM.encode()), "brotli"),
+    ("zstandard", "zstandard.decompress", zstandard.ZstdCompressor(level=19).compress(PROGRAM.encode()), "zstd"),
+    ("pyppmd", "pyppmd.decompress", pyppmd.compress(PROGRAM.encode()), "ppmd"),
+])
+def test_every_compressor_under_base64_and_latin1(module, call, blob, step):
+    b64 = f'import {module},base64\nexec({call}(base64.b64decode("{base64.b64encode(blob).decode()}")))\n'
+    assert unwrap_source(b64) == unwrap_source(b64)
+    found = unwrap_source(b64)
+    assert found is not None and found.source == PROGRAM and found.layers == (f"base64+{step}",)
+    latin1 = f'#coding:l1\nimport {module}\nexec({call}({latin1_literal(blob)}.encode("l1")))\n'
+    found = unwrap_source(latin1)
+    assert found is not None and found.source == PROGRAM and found.layers == (f"latin-1+{step}",)
+
+
+def test_decompressor_object_and_bytes_conversion():
+    blob = zlib.compress(PROGRAM.encode())
+    wrapper = f'import zlib\nexec(str(zlib.decompressobj().decompress(bytes({latin1_literal(blob)}, "latin-1")), "utf-8"))\n'
+    found = unwrap_source(wrapper)
+    assert found is not None and found.source == PROGRAM
+
+
+def test_nested_wrappers_are_unwrapped_layer_by_layer():
+    inner = records_style(PROGRAM)
+    outer = f'import brotli,base64\nexec(brotli.decompress(base64.b64decode("{base64.b64encode(brotli.compress(inner.encode())).decode()}")))\n'
+    found = unwrap_source(outer)
+    assert found is not None
+    assert found.source == PROGRAM
+    assert found.layers == ("base64+brotli", "base85+lzma-raw")
+
+
+@pytest.mark.parametrize("text", [
+    PROGRAM,
+    "exec('print(1)')\n",  # exec of a plain literal: a program, not a packed one
+    "def f(:\n",  # not Python
+    "",
+    "import lzma\nprint(lzma.decompress(b''))\n",
+])
+def test_programs_that_are_not_wrappers_give_none(text):
+    assert unwrap_source(text) is None
+
+
+def test_nothing_in_the_file_is_executed(tmp_path):
+    marker = tmp_path / "ran"
+    payload = f"open({str(marker)!r}, 'w').write('x')\n"
+    wrapper = records_style(payload).replace("exec(", f"open({str(marker)!r},'w');exec(", 1)
+    assert unwrap_source(wrapper) is None  # an extra statement: not a pure wrapper, and never run
+    found = unwrap_source(records_style(payload))
+    assert found is not None and found.source == payload
+    assert not marker.exists()
+    assert unwrap_source(f"import os\nexec(os.system('touch {marker}'))\n") is None
+    assert not marker.exists()
+
+
+def test_corrupt_payload_is_an_error():
+    blob = bytearray(lzma.compress(PROGRAM.encode()))
+    blob[len(blob) // 2] ^= 0xFF
+    with pytest.raises(GolfkitError, match="corrupt"):
+        unwrap_source(f'import lzma,base64\nexec(lzma.decompress(base64.b85decode("{b85(bytes(blob))}")))\n')
+
+
+def test_truncated_payload_is_an_error():
+    blob = zlib.compress(PROGRAM.encode())[:-6]
+    with pytest.raises(GolfkitError, match="truncated|ends"):
+        unwrap_source(f'import zlib,base64\nexec(zlib.decompress(base64.b85decode("{b85(blob)}")))\n')
+
+
+def test_invalid_base85_is_an_error():
+    with pytest.raises(GolfkitError, match="base85"):
+        unwrap_source('import zlib,base64\nexec(zlib.decompress(base64.b85decode("~~~~")))\n')
+
+
+@pytest.mark.parametrize(("module", "call", "compress"), [
+    ("zlib", "zlib.decompress", lambda b: zlib.compress(b, 9)),
+    ("lzma", "lzma.decompress", lzma.compress),
+    ("brotli", "brotli.decompress", lambda b: brotli.compress(b, quality=5)),
+    ("zstandard", "zstandard.decompress", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ("pyppmd", "pyppmd.decompress", pyppmd.compress),
+])
+def test_decompression_is_bounded(module, call, compress):
+    bomb = compress(b"#" * (4 << 20))
+    wrapper = f'import {module},base64\nexec({call}(base64.b85decode("{b85(bomb)}")))\n'
+    with pytest.raises(GolfkitError, match="more than"):
+        unwrap_source(wrapper, max_output=1 << 20)
+    assert unwrap_source(wrapper, max_output=8 << 20).source == "#" * (4 << 20)
+
+
+def test_payload_that_cannot_be_decoded_statically_is_an_error():
+    with pytest.raises(GolfkitError, match="cannot decode"):
+        unwrap_source("import lzma\nexec(lzma.decompress(open('payload.bin','rb').read()))\n")
+
+
+def test_too_many_layers_is_an_error():
+    text = PROGRAM
+    for _ in range(10):
+        text = f'import zlib,base64\nexec(zlib.decompress(base64.b64decode("{base64.b64encode(zlib.compress(text.encode())).decode()}")))\n'
+    with pytest.raises(GolfkitError, match="layers"):
+        unwrap_source(text)
+
+
+def test_decode_source_reads_the_coding_line_and_rejects_bad_bytes():
+    assert decode_source(b"#coding:l1\nx='\xe9'\n") == "#coding:l1\nx='\u00e9'\n"
+    with pytest.raises(GolfkitError, match="UTF-8"):
+        decode_source(b"x='\xe9'\n", "bad.py")
+
+
+def test_cli_unwrap_prints_the_source(tmp_path):
+    path = tmp_path / "train_gpt.py"
+    path.write_text(records_style(PROGRAM))
+    result = CliRunner().invoke(main, ["unwrap", str(path)])
+    assert result.exit_code == 0
+    assert result.stdout == PROGRAM
+    out = tmp_path / "decoded.py"
+    result = CliRunner().invoke(main, ["unwrap", str(path), "-o", str(out)])
+    assert result.exit_code == 0 and out.read_text() == PROGRAM
+
+
+def test_cli_unwrap_refuses_a_plain_script_with_exit_2(tmp_path):
+    path = tmp_path / "plain.py"
+    path.write_text(PROGRAM)
+    result = CliRunner().invoke(main, ["unwrap", str(path)])
+    assert result.exit_code == 2
+    assert "not a self-extracting wrapper" in result.output
+    assert "Traceback" not in result.output

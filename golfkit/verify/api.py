@@ -1,0 +1,135 @@
+"""verify as a library: paths in, `RecordReport`s out (see docs/verify.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from golfkit.errors import GolfkitError
+from golfkit.findings import Finding, error
+from golfkit.report import RecordReport
+from golfkit.verify.checks import run_checks
+from golfkit.verify.checks.code import counted_code_bytes
+from golfkit.verify.checks.stats import compare_against, seed_scores
+from golfkit.verify.checks.timing import eval_seconds, train_seconds
+from golfkit.verify.evidence import RecordEvidence
+from golfkit.verify.matching import headline_matches
+from golfkit.verify.record import find_records, read_record
+from golfkit.verify.submission import MAX_SUBMISSION_BYTES, load_submission_bytes, normalise
+from golfkit.verify.variants import implied_bytes
+
+ExtraCheck = Callable[[RecordEvidence], list[Finding]]
+Against = Path | str | None
+
+
+def verify_paths(paths: Iterable[Path], against: Against = None,
+                 extra_checks: Iterable[ExtraCheck] = ()) -> list[RecordReport]:
+    """Verify every record folder at or under each path.
+
+    `against`: a record folder to compare statistics with, "auto" (the best record of the same
+    track in the same repository), or None. Raises GolfkitError for a path that is missing or
+    holds no record folder.
+    """
+    extra = list(extra_checks)
+    folders: list[Path] = []
+    for path in paths:
+        found = find_records(Path(path))
+        if not found:
+            raise GolfkitError(f"{path}: no record folder found (none holds a submission JSON, a train_gpt*.py or a log)")
+        folders.extend(found)
+    fixed = _read_against(Path(against)) if against not in (None, "auto") else None
+    reports = []
+    for folder in folders:
+        evidence = read_record(folder)
+        other = _auto_against(folder) if against == "auto" else fixed
+        reports.append(verify_record(evidence, other, extra))
+    return reports
+
+
+def verify_record(evidence: RecordEvidence, against: RecordEvidence | None = None,
+                  extra_checks: Iterable[ExtraCheck] = ()) -> RecordReport:
+    """Run the built-in checks, the statistics against `against`, and `extra_checks` on one record."""
+    findings = run_checks(evidence)
+    measured = measure(evidence)
+    if against is not None and against.root.resolve() != evidence.root.resolve():
+        found, stats = compare_against(evidence, against)
+        findings += found
+        measured["against"] = stats
+    for check in extra_checks:
+        try:
+            findings += check(evidence)
+        except GolfkitError as exc:
+            findings.append(error("check.failed", f"{getattr(check, '__name__', 'a check')} could not run: {exc}"))
+    claims = evidence.submission.canonical if evidence.submission else {}
+    return RecordReport.of(str(evidence.root), findings, claims, measured)
+
+
+def _read_against(path: Path) -> RecordEvidence:
+    if not path.is_dir():
+        raise GolfkitError(f"--against {path}: not a record folder")
+    return read_record(path)
+
+
+def _auto_against(folder: Path) -> RecordEvidence | None:
+    """The record with the lowest claimed val_bpb among the other folders of the same track folder."""
+    best: tuple[Decimal, Path] | None = None
+    parent = folder.resolve().parent
+    if not parent.name.startswith("track_"):
+        return None
+    for other in sorted(parent.iterdir()):
+        if other == folder.resolve() or not other.is_dir():
+            continue
+        bpb = _claimed_bpb(other)
+        if bpb is not None and (best is None or bpb < best[0]):
+            best = (bpb, other)
+    return read_record(best[1]) if best else None
+
+
+def _claimed_bpb(folder: Path) -> Decimal | None:
+    for candidate in sorted(folder.glob("submission*.json")):
+        try:
+            with candidate.open("rb") as handle:
+                data = handle.read(MAX_SUBMISSION_BYTES + 1)
+            sub = normalise(load_submission_bytes(data, candidate.name), candidate.name)
+        except (GolfkitError, OSError):
+            continue
+        if sub.val_bpb is not None:
+            return sub.val_bpb.value
+    return None
+
+
+def measure(ev: RecordEvidence) -> dict[str, Any]:
+    """What verify measured in a record: per log, code bytes, headline matches, seed statistics."""
+    logs = []
+    for log in ev.logs:
+        run = log.run
+        train, _ = train_seconds(log)
+        evaluation, _ = eval_seconds(log)
+        total = run.total_bytes
+        metrics = []
+        for m in run.metrics:
+            row: dict[str, Any] = {"label": m.label, "family": m.family, "line": m.line,
+                                   "val_loss": m.val_loss.value if m.val_loss else None,
+                                   "val_bpb": m.val_bpb.value if m.val_bpb else None, "eval_time_s": m.eval_time_s}
+            if run.val_tokens and m.val_loss and m.val_bpb and m.val_bpb.value:
+                row["implied_val_bytes"] = round(float(implied_bytes(m.val_loss, m.val_bpb, run.val_tokens)[0]))
+            metrics.append(row)
+        logs.append({
+            "path": log.path, "seed": log.seed, "seed_source": log.seed_source, "runs": len(log.runs),
+            "copy_of": log.copy_of, "final_metrics": metrics, "total_bytes": total.bytes if total else None,
+            "code_bytes_logged": run.size("code").bytes if run.size("code") else None,
+            "train_seconds": train, "eval_seconds": evaluation, "val_tokens": run.val_tokens,
+            "steps": run.stop_step, "embedded_source_bytes": run.embedded_source.bytes if run.embedded_source else None,
+        })
+    script = ev.script
+    return {
+        "track": ev.track,
+        "logs": logs,
+        "script": {"path": script.path, "bytes": script.bytes, "wrapper_layers": list(script.wrapper_layers),
+                   "siblings": [vars(ref) for ref in script.siblings]} if script else None,
+        "code_bytes": counted_code_bytes(ev),
+        "claims_matched": {unit: match.to_json() for unit, match in headline_matches(ev).items()},
+        "seeds": seed_scores(ev).summary(),
+    }

@@ -1,0 +1,118 @@
+"""bytes_code equals the bytes of the shipped code (the script plus every sibling file it imports,
+execs or opens), the logged code size equals it too, and embedded sources equal the shipped script."""
+
+from __future__ import annotations
+
+from golfkit.findings import Finding, error, info, warning
+from golfkit.verify.evidence import RecordEvidence, SiblingRef
+
+CODE_HOWS = {"import", "exec", "run_path"}
+
+
+def counted_siblings(ev: RecordEvidence) -> list[SiblingRef]:
+    """Sibling files that count as code: imported, exec'd or run, and any opened .py file."""
+    if ev.script is None:
+        return []
+    return [ref for ref in ev.script.siblings
+            if ref.how in CODE_HOWS or (ref.how == "open" and ref.name.endswith(".py"))]
+
+
+def counted_code_bytes(ev: RecordEvidence) -> int | None:
+    """Bytes of the code that counts: the shipped script plus its counted siblings (None without a script)."""
+    if ev.script is None:
+        return None
+    return ev.script.bytes + sum(ref.bytes or 0 for ref in counted_siblings(ev))
+
+
+def check_code(ev: RecordEvidence) -> list[Finding]:
+    script = ev.script
+    if script is None:
+        return []
+    found: list[Finding] = []
+    if script.problem:
+        found.append(error("code.wrapper.undecodable", script.problem, file=script.path))
+    if script.wrapper_layers:
+        found.append(info("code.wrapper.decoded",
+                          f"{script.path} is a self-extracting wrapper ({' > '.join(script.wrapper_layers)}); "
+                          f"decoded without running it to {len(script.unwrapped or '')} characters of source",
+                          file=script.path, evidence={"layers": list(script.wrapper_layers)}))
+    siblings = counted_siblings(ev)
+    code_bytes = counted_code_bytes(ev)
+    for ref in siblings:
+        found.append(info("code.sibling.counted",
+                          f"{script.path} {ref.how}s {ref.name} from its folder (line {ref.line}); its "
+                          f"{ref.bytes} bytes count as code", file=script.path, line=ref.line,
+                          evidence={"file": ref.name, "how": ref.how, "bytes": ref.bytes}))
+    for ref in script.siblings:
+        if ref not in siblings and ref.how == "open":
+            found.append(info("code.sibling.data_file",
+                              f"{script.path} names {ref.name} ({ref.bytes} bytes) from its folder (line {ref.line}); "
+                              "if the model needs it at evaluation, it counts toward the 16,000,000 bytes",
+                              file=script.path, line=ref.line, evidence={"file": ref.name, "bytes": ref.bytes}))
+    sub = ev.submission
+    parts = {script.path: script.bytes, **{ref.name: ref.bytes for ref in siblings}}
+    if sub is not None and sub.bytes_code is not None and sub.bytes_code != code_bytes:
+        other = next((s.path for s in ev.scripts if s.bytes == sub.bytes_code), None)
+        note = f"; that is the size of {other}" if other else ""
+        if sub.bytes_code == script.bytes and siblings:
+            note = "; that leaves out the sibling files the script uses"
+        found.append(error("code.bytes_code.mismatch",
+                           f"bytes_code {sub.bytes_code} in {sub.path} is not the {code_bytes} bytes of the shipped "
+                           f"code ({', '.join(f'{k} {v}' for k, v in parts.items())}){note}",
+                           file=sub.path, evidence={"claimed": sub.bytes_code, "shipped": code_bytes, "parts": parts}))
+    found.extend(_logged_sizes(ev, code_bytes or 0))
+    found.extend(_embedded(ev))
+    return found
+
+
+def _logged_sizes(ev: RecordEvidence, code_bytes: int) -> list[Finding]:
+    found: list[Finding] = []
+    script = ev.script
+    assert script is not None
+    for log in ev.distinct_logs():
+        logged = log.run.size("code")
+        if logged is None or logged.bytes in (code_bytes, script.bytes):
+            continue
+        compressed = log.run.size("code_compressed")
+        evidence = {"logged": logged.bytes, "shipped": code_bytes,
+                    "logged_compressed": compressed.bytes if compressed else None}
+        found.append(warning("code.logged_size.mismatch",
+                             f"{log.path} logs a code size of {logged.bytes} bytes but the shipped {script.path} "
+                             f"is {script.bytes} bytes: the run used other code than the shipped file",
+                             file=log.path, line=logged.line, evidence=evidence))
+    return found
+
+
+def _embedded(ev: RecordEvidence) -> list[Finding]:
+    script = ev.script
+    assert script is not None
+    texts = {s.path: s.text for s in ev.scripts if s.text is not None}
+    if script.unwrapped is not None:
+        texts[f"{script.path} (decoded)"] = script.unwrapped
+    differing: list[str] = []
+    found: list[Finding] = []
+    for log in ev.distinct_logs():
+        source = log.run.embedded_source
+        if source is None:
+            continue
+        equal = [name for name, text in texts.items() if _same(text, source.text)]
+        if script.path in equal or f"{script.path} (decoded)" in equal:
+            continue
+        if equal:
+            found.append(info("code.embedded.other_file",
+                              f"{log.path} ran {equal[0]}, not {script.path}", file=log.path, line=source.line))
+            continue
+        differing.append(log.path)
+        seed = f" (seed {log.seed})" if log.seed is not None else ""
+        found.append(warning("code.embedded.differs",
+                             f"the source embedded in {log.path}{seed} ({source.bytes} bytes) equals no shipped "
+                             f"file; {script.path} is {script.bytes} bytes: that run used other code",
+                             file=log.path, line=source.line,
+                             evidence={"embedded_bytes": source.bytes, "shipped_bytes": script.bytes,
+                                       "seed": log.seed}))
+    return found
+
+
+def _same(text: str, embedded: str) -> bool:
+    # The script logs its own text and then a newline before the rule line.
+    return text == embedded or text.rstrip("\n") == embedded.rstrip("\n")

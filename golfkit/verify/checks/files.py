@@ -1,0 +1,86 @@
+"""Required files, and the state of each log: traceback, cut short, binary, copies, seed labels."""
+
+from __future__ import annotations
+
+from golfkit.findings import Finding, error, info, warning
+from golfkit.schema import schema_errors
+from golfkit.verify.evidence import RecordEvidence
+
+
+def check_files(ev: RecordEvidence) -> list[Finding]:
+    found = list(ev.problems)
+    if ev.readme is None:
+        found.append(error("files.readme.missing", "no README.md: a record explains its method in README.md"))
+    if ev.submission is None and ev.submission_problem is None:
+        found.append(error("files.submission.missing",
+                           "no submission.json: write one (golfkit new fills it from the logs)"))
+    if ev.submission_problem is not None:
+        found.append(ev.submission_problem)
+    if ev.script is None:
+        found.append(error("files.script.missing",
+                           "no training script (train_gpt.py) is shipped; the code that produced the logs "
+                           "must be in the folder and run from it"))
+    if not any(log.run.metrics for log in ev.distinct_logs()):
+        found.append(error("files.log.missing",
+                           f"no log with a final metric line among {len(ev.logs)} log file(s); ship the log "
+                           "that the script wrote"))
+    return found
+
+
+def check_logs(ev: RecordEvidence) -> list[Finding]:
+    found: list[Finding] = []
+    for log in ev.logs:
+        if log.copy_of is not None:
+            found.append(info("log.copy", f"{log.path} is a byte copy of {log.copy_of}; counted once",
+                              file=log.path, evidence={"copy_of": log.copy_of}))
+            continue
+        run = log.run
+        if log.binary:
+            found.append(error("log.binary", f"{log.path} holds binary data (NUL bytes), not a text log",
+                               file=log.path))
+            continue
+        if not log.utf8:
+            found.append(warning("log.not_utf8", f"{log.path} is not valid UTF-8; odd bytes were replaced",
+                                 file=log.path))
+        if log.truncated_read:
+            found.append(warning("log.too_large",
+                                 f"{log.path} is {log.size} bytes; only its last {log.read_bytes} were read",
+                                 file=log.path, evidence={"bytes": log.size, "read": log.read_bytes}))
+        after = [m for m in run.metrics if run.traceback_line is None or m.line > run.traceback_line]
+        if run.traceback_line is not None and not after:
+            found.append(error("log.traceback",
+                               f"{log.path} ends in a traceback (line {run.traceback_line}): the run failed",
+                               file=log.path, line=run.traceback_line))
+        elif not run.metrics:
+            last = run.steps[-1].line if run.steps else run.last_line
+            found.append(error("log.truncated",
+                               f"{log.path} has no final metric line in its last run (lines {run.first_line}-"
+                               f"{run.last_line}): the log was cut short", file=log.path, line=last))
+        if len(log.runs) > 1:
+            found.append(info("log.runs", f"{log.path} holds {len(log.runs)} runs back to back; the last one "
+                              f"(from line {run.first_line}) counts", file=log.path, line=run.first_line,
+                              evidence={"runs": [[r.first_line, r.last_line] for r in log.runs]}))
+        if log.seed_source == "file name" and run.seed is not None and run.seed != log.seed:
+            found.append(warning("log.seed.conflict",
+                                 f"{log.path} is named for seed {log.seed} but its run logged seed {run.seed}",
+                                 file=log.path, line=run.seed_line,
+                                 evidence={"file_name_seed": log.seed, "logged_seed": run.seed}))
+    return found
+
+
+def check_submission(ev: RecordEvidence) -> list[Finding]:
+    sub = ev.submission
+    if sub is None:
+        return []
+    found: list[Finding] = []
+    for guess in sub.guesses:
+        make = warning if guess.severity == "warning" else info
+        ident = "submission.alias" if guess.severity == "warning" else "submission.shape"
+        found.append(make(ident, f"{sub.path}: {guess.note}", file=sub.path,
+                          evidence={"key": guess.key, "canonical": guess.canonical}))
+    problems = schema_errors(sub.canonical)
+    if problems:
+        found.append(warning("submission.schema",
+                             f"{sub.path} does not fit golfkit's canonical schema: " + "; ".join(problems[:5]),
+                             file=sub.path, evidence={"problems": problems}))
+    return found

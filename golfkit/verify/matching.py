@@ -1,0 +1,144 @@
+"""Match claimed numbers to final metric lines by value, at the claim's own precision.
+
+Line names do not say what was measured (FIELD.md §3), so a claim is compared with every final
+metric of every log (one run) and with the mean of each metric label over the seed logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from golfkit.verify.evidence import LogEvidence, Metric, Number, RecordEvidence
+
+
+@dataclass(frozen=True)
+class Match:
+    """Where a claimed number was found: one metric line, or the mean of a label over seed logs."""
+
+    how: str  # "line" or "mean"
+    label: str
+    family: str
+    file: str | None
+    line: int | None
+    value: Decimal
+    logs: tuple[str, ...]
+
+    def describe(self) -> str:
+        if self.how == "mean":
+            return f"the mean of `{self.label}` ({self.family}) over {len(self.logs)} seed logs"
+        return f"`{self.label}` ({self.family}) at {self.file}:{self.line}"
+
+    def to_json(self) -> dict:
+        return {"how": self.how, "label": self.label, "family": self.family, "file": self.file,
+                "line": self.line, "value": float(self.value), "logs": list(self.logs)}
+
+
+def agrees(value: Decimal, value_places: int, claim: Number) -> bool:
+    """True when `value` rounds to `claim` at the claim's decimals (and is known that precisely)."""
+    if value_places < claim.places:
+        return False
+    half_ulp = Decimal(1).scaleb(-claim.places) / 2
+    return abs(value - claim.value) <= half_ulp
+
+
+def log_for_seed(evidence: RecordEvidence, seed: str) -> LogEvidence | None:
+    """The log of a claimed seed: by the seed in its file name, else by its seed line."""
+    try:
+        wanted = int(seed)
+    except ValueError:
+        return None
+    return evidence.seed_logs().get(wanted)
+
+
+def seed_values(logs: list[LogEvidence], label: str, unit: str) -> list[tuple[LogEvidence, Metric]]:
+    """The last `label` metric of each log's last run that has it."""
+    found = []
+    for log in logs:
+        metrics = [m for m in log.run.metrics if m.label == label and getattr(m, unit) is not None]
+        if metrics:
+            found.append((log, metrics[-1]))
+    return found
+
+
+def candidates(evidence: RecordEvidence, unit: str, seeds: list[str] | None = None) -> list[Match]:
+    """Every value a top-level claim of `unit` (val_bpb or val_loss) may equal: lines, then means."""
+    out: list[Match] = []
+    for log in evidence.distinct_logs():
+        for metric in log.run.metrics:
+            number: Number | None = getattr(metric, unit)
+            if number is not None:
+                out.append(Match("line", metric.label, metric.family, log.path, metric.line, number.value,
+                                 (log.path,)))
+    seed_logs = evidence.seed_logs()
+    groups = [list(seed_logs.values())]
+    if seeds:
+        chosen = [seed_logs[int(s)] for s in seeds if s.lstrip("-").isdigit() and int(s) in seed_logs]
+        if chosen and len(chosen) != len(groups[0]):
+            groups.append(chosen)
+    for logs in groups:
+        labels = {m.label for log in logs for m in log.run.metrics}
+        for label in sorted(labels):
+            found = seed_values(logs, label, unit)
+            if len(found) < 2:
+                continue
+            values = [getattr(m, unit) for _, m in found]
+            mean = sum(v.value for v in values) / len(values)
+            family = found[0][1].family
+            out.append(Match("mean", label, family, None, None, mean, tuple(log.path for log, _ in found)))
+    return out
+
+
+def match_claim(claim: Number, options: list[Match]) -> Match | None:
+    """The first option that agrees with the claim: single lines are preferred over means."""
+    for option in options:
+        places = 28 if option.how == "mean" else _places(option.value)
+        if agrees(option.value, places, claim):
+            return option
+    return None
+
+
+def _places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def match_in_log(claim: Number, log: LogEvidence, unit: str) -> Match | None:
+    """A metric line of the log's last run equal to the claim."""
+    options = [Match("line", m.label, m.family, log.path, m.line, getattr(m, unit).value, (log.path,))
+               for m in log.run.metrics if getattr(m, unit) is not None]
+    return match_claim(claim, options)
+
+
+def earlier_run_match(claim: Number, evidence: RecordEvidence, unit: str) -> Match | None:
+    """A metric of an earlier (superseded) run equal to the claim: worth saying when nothing else is."""
+    for log in evidence.distinct_logs():
+        for run_index, run in enumerate(log.runs[:-1]):
+            for m in run.metrics:
+                number = getattr(m, unit)
+                if number is not None and agrees(number.value, number.places, claim):
+                    return Match("line", m.label, m.family, log.path, m.line, number.value,
+                                 (f"{log.path} run {run_index + 1} of {len(log.runs)}",))
+    return None
+
+
+def headline_matches(evidence: RecordEvidence) -> dict[str, Match]:
+    """The matches of the top-level val_bpb / val_loss claims that were found ({} when none)."""
+    sub = evidence.submission
+    if sub is None:
+        return {}
+    found: dict[str, Match] = {}
+    for unit in ("val_bpb", "val_loss"):
+        claim = getattr(sub, unit)
+        if claim is not None:
+            match = match_claim(claim, candidates(evidence, unit, sub.seeds))
+            if match is not None:
+                found[unit] = match
+    return found
+
+
+def claimed_label(evidence: RecordEvidence) -> str | None:
+    """The metric label the headline claim came from (bpb first), or None."""
+    matches = headline_matches(evidence)
+    match = matches.get("val_bpb") or matches.get("val_loss")
+    return match.label if match else None

@@ -1,0 +1,231 @@
+"""Read a record folder once into `RecordEvidence`; find record folders under a path.
+
+Reading is bounded (file count, depth, bytes per file), follows no symlink out of the folder,
+and turns every per-file problem into a finding instead of an exception.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from golfkit.errors import GolfkitError
+from golfkit.findings import Finding, error, warning
+from golfkit.verify.evidence import FileEntry, LogEvidence, RecordEvidence, ScriptEvidence, Submission
+from golfkit.verify.logparse import parse_log_file
+from golfkit.verify.scripts import MAX_SCRIPT_BYTES, find_siblings, read_script
+from golfkit.verify.submission import MAX_SUBMISSION_BYTES, load_submission_bytes, normalise
+
+MAX_FILES = 2000
+MAX_DEPTH = 4
+MAX_README_BYTES = 1 << 20
+SKIP_DIRS = {".git", "__pycache__", ".venv", "node_modules"}
+NOT_LOGS = re.compile(r"^(requirements.*|readme.*|license.*|.*\.vocab|.*_specs?\..*)$", re.IGNORECASE)
+LOG_NAME_HINT = re.compile(r"(log|train|seed|run|eval)", re.IGNORECASE)
+
+
+def is_record_dir(path: Path) -> bool:
+    """A folder holding a submission JSON, a train_gpt*.py or a *.log, or sitting in a track_* folder."""
+    if path.parent.name.startswith("track_"):
+        return True
+    try:
+        names = [entry.name for entry in os.scandir(path) if entry.is_file(follow_symlinks=False)]
+    except OSError:
+        return False
+    return any(n.startswith("submission") and n.endswith(".json") or n.startswith("train_gpt") and n.endswith(".py")
+               or n.endswith(".log") for n in names)
+
+
+def find_records(path: Path) -> list[Path]:
+    """Record folders at or under `path`, sorted. Raises GolfkitError for a missing path."""
+    if not path.exists():
+        raise GolfkitError(f"{path}: no such file or folder; give a record folder or a folder of records")
+    if not path.is_dir():
+        raise GolfkitError(f"{path}: not a folder; give a record folder (the one holding submission.json)")
+    if is_record_dir(path):
+        return [path]
+    found: list[Path] = []
+    for current, dirs, _files in os.walk(path, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.startswith("."))
+        here = Path(current)
+        if here != path and is_record_dir(here):
+            found.append(here)
+            dirs[:] = []
+    return sorted(found)
+
+
+def read_record(root: Path) -> RecordEvidence:
+    """Read one record folder. Raises GolfkitError only when the folder itself cannot be listed."""
+    root = Path(root)
+    problems: list[Finding] = []
+    entries = _list_files(root, problems)
+    files = [FileEntry(rel, path.stat().st_size) for rel, path in entries]
+    top = {rel: path for rel, path in entries if "/" not in rel}
+
+    submission, submission_problem = _read_submission(root, top)
+    readme = _read_readme(top, problems)
+    logs = _read_logs(entries, problems)
+    scripts = _read_scripts(top, problems)
+    script = _main_script(scripts, submission)
+    if script is not None:
+        ignore = {script.path, *(log.path for log in logs), *(n for n in top if n.lower().startswith("readme"))}
+        ignore |= {n for n in top if n.startswith("submission") and n.endswith(".json")}
+        sizes = {name: entry.bytes for name, entry in ((f.path, f) for f in files) if "/" not in name}
+        script.siblings = find_siblings(script, sizes, ignore)
+    return RecordEvidence(
+        root=root,
+        track=_track_of(root, submission),
+        files=files,
+        readme=readme,
+        submission=submission,
+        submission_problem=submission_problem,
+        logs=logs,
+        scripts=scripts,
+        script=script,
+        problems=problems,
+    )
+
+
+def _list_files(root: Path, problems: list[Finding]) -> list[tuple[str, Path]]:
+    try:
+        root_real = root.resolve(strict=True)
+    except OSError as exc:
+        raise GolfkitError(f"{root}: cannot open record folder ({exc.strerror})") from None
+    found: list[tuple[str, Path]] = []
+    for current, dirs, names in os.walk(root, followlinks=False):
+        here = Path(current)
+        depth = len(here.relative_to(root).parts)
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and depth < MAX_DEPTH)
+        for name in sorted(names) + [d for d in dirs if (here / d).is_symlink()]:
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                target = Path(os.path.realpath(path))
+                if not target.is_relative_to(root_real):
+                    problems.append(error(
+                        "files.symlink.outside",
+                        f"{rel} is a symlink to {target}, outside the record folder; ship the file itself",
+                        file=rel, evidence={"target": str(target)},
+                    ))
+                    continue
+            if not path.is_file():
+                continue
+            if len(found) >= MAX_FILES:
+                problems.append(error("files.too_many", f"more than {MAX_FILES} files; a record folder holds a "
+                                      "handful: remove checkpoints, caches and data", file=rel))
+                return found
+            found.append((rel, path))
+    return found
+
+
+def _read_bytes(path: Path, limit: int) -> bytes | None:
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    return None if len(data) > limit else data
+
+
+def _read_submission(root: Path, top: dict[str, Path]) -> tuple[Submission | None, Finding | None]:
+    names = sorted(n for n in top if n.startswith("submission") and n.endswith(".json"))
+    if not names:
+        return None, None
+    name = "submission.json" if "submission.json" in names else names[0]
+    try:
+        data = _read_bytes(top[name], MAX_SUBMISSION_BYTES)
+        if data is None:
+            raise GolfkitError(f"{name}: larger than {MAX_SUBMISSION_BYTES} bytes; a submission JSON is a few KB")
+        submission = normalise(load_submission_bytes(data, name), name)
+    except GolfkitError as exc:
+        return None, error("files.submission.invalid", f"{exc}", file=name)
+    except OSError as exc:
+        return None, error("files.submission.invalid", f"{name}: cannot read ({exc.strerror})", file=name)
+    return submission, None
+
+
+def _read_readme(top: dict[str, Path], problems: list[Finding]) -> str | None:
+    for name, path in top.items():
+        if name.lower() in {"readme.md", "readme.txt", "readme"}:
+            try:
+                data = _read_bytes(path, MAX_README_BYTES)
+            except OSError as exc:
+                problems.append(error("files.readme.unreadable", f"{name}: cannot read ({exc.strerror})", file=name))
+                return None
+            if data is None:
+                problems.append(warning("files.readme.too_large", f"{name} is over {MAX_README_BYTES} bytes",
+                                        file=name))
+                return ""
+            return data.decode("utf-8", errors="replace")
+    return None
+
+
+def _is_log_name(rel: str) -> bool:
+    name = rel.split("/")[-1]
+    if NOT_LOGS.match(name):
+        return False
+    return name.endswith(".log") or name.endswith(".txt")
+
+
+def _read_logs(entries: list[tuple[str, Path]], problems: list[Finding]) -> list[LogEvidence]:
+    logs: list[LogEvidence] = []
+    by_hash: dict[str, str] = {}
+    for rel, path in entries:
+        if not _is_log_name(rel):
+            continue
+        try:
+            log = parse_log_file(path, rel)
+        except GolfkitError as exc:
+            problems.append(error("log.unreadable", str(exc), file=rel))
+            continue
+        has_events = any(run.metrics or run.steps or run.sizes for run in log.runs)
+        if not has_events and not rel.endswith(".log") and not LOG_NAME_HINT.search(rel.split("/")[-1]):
+            continue  # a .txt of notes, not a log
+        if log.sha256 in by_hash:
+            log.copy_of = by_hash[log.sha256]
+        else:
+            by_hash[log.sha256] = rel
+        logs.append(log)
+    return logs
+
+
+def _read_scripts(top: dict[str, Path], problems: list[Finding]) -> list[ScriptEvidence]:
+    scripts = []
+    for name, path in sorted(top.items()):
+        if not name.endswith(".py"):
+            continue
+        try:
+            data = _read_bytes(path, MAX_SCRIPT_BYTES)
+        except OSError as exc:
+            problems.append(error("code.script.unreadable", f"{name}: cannot read ({exc.strerror})", file=name))
+            continue
+        if data is None:
+            problems.append(error("code.script.too_large", f"{name} is over {MAX_SCRIPT_BYTES} bytes; "
+                                  "no training script is that large", file=name))
+            continue
+        scripts.append(read_script(path, name, data))
+    return scripts
+
+
+def _main_script(scripts: list[ScriptEvidence], submission: Submission | None) -> ScriptEvidence | None:
+    """train_gpt.py; else the train_gpt*.py whose size is the claimed bytes_code; else the first one."""
+    named = [s for s in scripts if s.path.startswith("train_gpt")]
+    for script in named:
+        if script.path == "train_gpt.py":
+            return script
+    claimed = submission.bytes_code if submission else None
+    for script in named:
+        if claimed is not None and script.bytes == claimed:
+            return script
+    if named:
+        return named[0]
+    return scripts[0] if len(scripts) == 1 else None
+
+
+def _track_of(root: Path, submission: Submission | None) -> str | None:
+    for part in reversed(root.resolve().parts):
+        lowered = part.lower()
+        if lowered.startswith("track_"):
+            if "non_record" in lowered or "unlimited" in lowered:
+                return "non_record_16mb"
+            if "10min" in lowered:
+                return "10min_16mb"
+    return submission.track if submission else None

@@ -19,12 +19,22 @@ TRACK = "track_non_record_16mb"
 CODE = b"print('the script that ran')\n" * 40
 
 
-def write_log(path: Path, seed: int, *, bpb: str, loss: str, code_bytes: int, model_bytes: int,
-              steps: int = 200, traceback: bool = False, tokens: int = 4096) -> Path:
-    """A log in the reference trainer's layout (source, `=` rules, header, runtime lines)."""
+LN2 = Decimal("0.693147180559945309417232121458")
+
+
+def bpb_of(loss: str, tokens: int, val_bytes: int) -> str:
+    """The val_bpb that a loss implies for `tokens` targets holding `val_bytes` bytes, 8 decimals."""
+    return f"{Decimal(loss) / LN2 * tokens / val_bytes:.8f}"
+
+
+def write_log(path: Path, seed: int, *, loss: str, code: bytes, model_bytes: int, bpb: str | None = None,
+              steps: int = 200, traceback: bool = False, tokens: int = 4096, val_bytes: int = 16384) -> Path:
+    """A log in the reference trainer's layout: the script's source, `=` rules, header, runtime lines.
+    val_bpb is derived from val_loss, tokens and val_bytes unless given."""
+    bpb = bpb or bpb_of(loss, tokens, val_bytes)
     rule = "=" * 100
     lines = [
-        "import torch", "print('source of the script')", rule,
+        code.decode().rstrip("\n"), rule,
         "Running Python 3.11.9", "Running PyTorch 2.13.0+cpu",
         "cpu: Test CPU cores:2 torch_threads:1", rule,
         "val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path=tokenizer.model",
@@ -40,16 +50,19 @@ def write_log(path: Path, seed: int, *, bpb: str, loss: str, code_bytes: int, mo
     if traceback:
         lines += ["Traceback (most recent call last):", '  File "train_gpt.py", line 1', "RuntimeError: boom"]
     else:
+        roundtrip_loss = f"{Decimal(loss) + Decimal('0.01'):.8f}"
+        roundtrip_bpb = bpb_of(roundtrip_loss, tokens, val_bytes)
         lines += [
             "Serialized model: 900000 bytes",
-            f"Code size: {code_bytes} bytes",
-            f"Total submission size: {900000 + code_bytes} bytes",
+            f"Code size: {len(code)} bytes",
+            f"Total submission size: {900000 + len(code)} bytes",
             f"Serialized model int8+zstd: {model_bytes} bytes (payload:300000 raw:900000 payload_ratio:3.00x)",
-            f"Total submission size int8+zstd: {model_bytes + code_bytes} bytes",
-            "final_int8_zstd_roundtrip val_loss:2.0000 val_bpb:1.5000 eval_time:1000ms",
-            "final_int8_zstd_roundtrip_exact val_loss:2.00000000 val_bpb:1.50000000",
+            f"Total submission size int8+zstd: {model_bytes + len(code)} bytes",
+            (f"final_int8_zstd_roundtrip val_loss:{Decimal(roundtrip_loss):.4f} val_bpb:{Decimal(roundtrip_bpb):.4f} "
+            "eval_time:1000ms"),
+            f"final_int8_zstd_roundtrip_exact val_loss:{roundtrip_loss} val_bpb:{roundtrip_bpb}",
             (f"final_sliding_window val_loss:{Decimal(loss):.4f} val_bpb:{Decimal(bpb):.4f} stride:64 "
-            "seq_len:256 eval_time:2000ms"),
+             "seq_len:256 eval_time:2000ms"),
             f"final_sliding_window_exact val_loss:{loss} val_bpb:{bpb}",
             "total_eval_time:3.0s",
         ]
@@ -68,7 +81,7 @@ def run_dir(tmp_path: Path) -> Path:
     run.mkdir()
     (run / "train_gpt.py").write_bytes(CODE)
     for seed, (bpb, loss, model) in SEEDS.items():
-        write_log(run / f"train_seed{seed}.log", seed, bpb=bpb, loss=loss, code_bytes=len(CODE), model_bytes=model)
+        write_log(run / f"train_seed{seed}.log", seed, bpb=bpb, loss=loss, code=CODE, model_bytes=model)
         (run / f"final_model_seed{seed}.int8.ptz").write_bytes(bytes(model))
     return run
 
@@ -125,7 +138,8 @@ def test_readme_has_the_results_table(run_dir: Path, tmp_path: Path):
     assert "| 42 | `final_sliding_window_exact` | 2.32000000 | 1.42000002 | 200 | 60.0 s | 250,002 |" in readme
     assert "**val_bpb 1.42000002**" in readme
     assert "${" not in readme
-    assert f"golfkit verify {record.path.as_posix()}" in readme
+    assert f"golfkit verify records/{TRACK}/2026-05-01_tiny_run" in readme
+    assert "\n\n\n" not in readme
 
 
 def test_curves_picture_is_drawn_and_linked(run_dir: Path, tmp_path: Path):
@@ -178,7 +192,7 @@ def test_an_artifact_no_log_describes_is_refused(run_dir: Path, tmp_path: Path):
 
 
 def test_a_crashed_run_is_refused(run_dir: Path, tmp_path: Path):
-    write_log(run_dir / "train_seed42.log", 42, bpb="1", loss="2", code_bytes=len(CODE), model_bytes=1,
+    write_log(run_dir / "train_seed42.log", 42, loss="2", code=CODE, model_bytes=1,
               traceback=True)
     with pytest.raises(GolfkitError, match="traceback"):
         make(run_dir, tmp_path, artifacts=[])
@@ -194,7 +208,7 @@ def test_duplicate_seeds_are_refused(run_dir: Path, tmp_path: Path):
 
 def test_metric_option_picks_another_final_line(run_dir: Path, tmp_path: Path):
     record = make(run_dir, tmp_path, metric_label="final_int8_zstd_roundtrip_exact")
-    assert record.submission["val_bpb"] == Decimal("1.50000000")
+    assert record.submission["val_loss"] == Decimal("2.33000000")
     with pytest.raises(GolfkitError, match="no final metric line 'nope'"):
         make(run_dir, tmp_path / "other", metric_label="nope")
 
@@ -205,9 +219,9 @@ def test_validation_bytes_counted_from_tokenizer_and_shards(run_dir: Path, tmp_p
 
     dataset = make_dataset(tmp_path / "data", vocab_size=512, train_docs=300, val_docs=20, seed=1)
     targets = read_shard(dataset.val_shard).size - 1
-    for seed, (bpb, loss, model) in SEEDS.items():
-        write_log(run_dir / f"train_seed{seed}.log", seed, bpb=bpb, loss=loss, code_bytes=len(CODE),
-                  model_bytes=model, tokens=targets)
+    for seed, (_, loss, model) in SEEDS.items():
+        write_log(run_dir / f"train_seed{seed}.log", seed, loss=loss, code=CODE, model_bytes=model,
+                  tokens=targets, val_bytes=dataset.val_bytes)
     record = make(run_dir, tmp_path, data_files=[dataset.tokenizer, dataset.val_shard])
     # Every target of the whole stream: the bytes are the UTF-8 length of the documents' text.
     assert record.submission["data"] == {"variant": "custom", "val_tokens": targets,

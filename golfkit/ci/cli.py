@@ -86,3 +86,49 @@ def plot(folder: Path, out: Path | None) -> None:
     from golfkit.ci.plot import plot_record
 
     click.echo(f"wrote {plot_record(folder, out)}")
+
+
+FORMATS = ("text", "json", "github", "markdown")
+
+
+@click.command()
+@click.option("--base", default=None, help="The branch or commit the pull request goes into.")
+@click.option("--head", default="HEAD", show_default=True, help="The pull request's last commit.")
+@click.option("--repo", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("."),
+              show_default=True, help="The git repository of the records.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
+              help="Report format (default: github inside GitHub Actions, else text).")
+@click.option("--files", "files_mode", is_flag=True,
+              help="Pre-commit mode: verify the record folders holding FILES (in the working tree).")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+def ci(base: str | None, head: str, repo: Path, fmt: str | None, files_mode: bool, files: tuple[Path, ...]) -> None:
+    """Check a records pull request: it adds exactly one new folder records/track_*/YYYY-MM-DD_slug/
+    and changes nothing else; then verify that folder. Writes a markdown step summary to
+    $GITHUB_STEP_SUMMARY when it is set. Exit 0: no error, 1: findings of severity error, 2: bad input.
+
+    With --files, verify instead the record folders that hold FILES (the pre-commit hook).
+    """
+    import os
+
+    from golfkit.ci.pipeline import render_result, run_ci, verify_changed_files
+    from golfkit.report import render
+
+    fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
+    if files_mode:
+        if base is not None:
+            raise click.UsageError("--files checks the working tree; it takes no --base")
+        reports = verify_changed_files(list(files), repo)
+        if reports:
+            click.echo(render(reports, fmt))
+        click.get_current_context().exit(1 if any(r.verdict == "fail" for r in reports) else 0)
+    if base is None:
+        raise click.UsageError("give --base REF (the branch the pull request goes into), or --files FILE...")
+    if files:
+        raise click.UsageError(f"unexpected arguments {' '.join(map(str, files))}: FILES go with --files")
+    result = run_ci(repo, base, head)
+    click.echo(render_result(result, fmt))
+    summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as summary:
+            summary.write(render_result(result, "markdown") + "\n")
+    click.get_current_context().exit(1 if result.failed else 0)

@@ -488,7 +488,7 @@ def render_readme(submission: dict[str, Any], runs: list[SeedRun], folder: Path,
     for file_name in sorted(set(names)):
         size = (files_dir / file_name).stat().st_size if file_name != "README.md" else None
         file_rows.append(f"| `{file_name}` | {_cell(size) if size is not None else 'this file'} |")
-    return template.substitute(
+    text = template.substitute(
         name=submission["name"],
         blurb=submission["blurb"] or "_No description given._",
         track=submission["track"],
@@ -500,9 +500,10 @@ def render_readme(submission: dict[str, Any], runs: list[SeedRun], folder: Path,
         results_table="\n".join(rows),
         summary=summary,
         plot=f"![training and validation curves of every seed]({plot.CURVES_FILE})" if has_plot else "",
-        folder=folder.as_posix(),
+        folder="/".join(folder.parts[-3:]),
         files_table="\n".join(file_rows),
     )
+    return re.sub(r"\n{3,}", "\n\n", text)
 
 
 def _template_text() -> str:

@@ -1,0 +1,144 @@
+"""`golfkit ci`: check a records pull request (a git range) and verify the record folder it adds.
+
+    git range -> changes -> shape findings (pr.shape.*)
+              -> each new folder exported at head -> verify -> findings with repo-relative paths
+              -> reports (text | json | github annotations | markdown step summary)
+
+The folders are verified as committed at head (exported from git, not read from the working tree),
+so uncommitted files can neither help nor hurt a pull request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from golfkit.ci import git
+from golfkit.ci.shape import Shape, check_shape, folder_name_problem, record_folder
+from golfkit.errors import GolfkitError
+from golfkit.findings import Finding, Severity, error
+from golfkit.report import RecordReport, render
+from golfkit.verify.api import verify_paths
+
+# The shape report is about the whole repository: its path is the root, so that reporters, which join a
+# finding's file to its report's path, point annotations at repository paths.
+SHAPE_REPORT_PATH = "."
+
+
+@dataclass
+class CiResult:
+    """What `golfkit ci` found: the range, its shape, and a verify report per new record folder."""
+
+    base: str
+    head: str
+    merge_base: str
+    shape: Shape
+    records: list[RecordReport] = field(default_factory=list)
+
+    @property
+    def reports(self) -> list[RecordReport]:
+        """The shape as a report of its own, then one report per verified folder: what reporters render."""
+        verdict = "fail" if any(f.severity == Severity.ERROR for f in self.shape.findings) else "pass"
+        shape = RecordReport(path=SHAPE_REPORT_PATH, verdict=verdict, findings=list(self.shape.findings),
+                             claims={}, measured={"base": self.base, "head": self.head,
+                                                  "merge_base": self.merge_base,
+                                                  "new_folders": self.shape.new_folders})
+        return [shape, *self.records]
+
+    @property
+    def findings(self) -> list[Finding]:
+        return [f for report in self.reports for f in report.findings]
+
+    @property
+    def failed(self) -> bool:
+        return any(f.severity == Severity.ERROR for f in self.findings)
+
+
+def run_ci(repo: Path, base: str, head: str = "HEAD") -> CiResult:
+    """Checks the pull request `head` into `base` in the git repository `repo`.
+
+    The pull request is everything `head` adds after its merge base with `base`. Raises GolfkitError
+    when a ref is unknown or git fails; findings (shape and verify) are returned, never raised.
+    """
+    repo = Path(repo)
+    base_id, head_id = git.resolve(repo, base), git.resolve(repo, head)
+    fork = git.merge_base(repo, base_id, head_id)
+    changes = git.changes(repo, fork, head_id)
+    candidates = {folder for change in changes if (folder := record_folder(change.path))}
+    existing = {folder for folder in candidates if git.exists(repo, fork, folder)}
+    shape = check_shape(changes, existing)
+    result = CiResult(base_id, head_id, fork, shape)
+    with tempfile.TemporaryDirectory(prefix="golfkit-ci-") as tmp:
+        for folder in shape.new_folders:
+            exported = git.export_folder(repo, head_id, folder, Path(tmp))
+            for report in verify_paths([exported]):
+                result.records.append(_in_repo(report, folder, exported))
+    return result
+
+
+def verify_changed_files(files: list[Path], repo: Path = Path(".")) -> list[RecordReport]:
+    """Verifies each record folder (in the working tree) that holds one of `files`: the pre-commit hook.
+
+    A file outside any records/track_*/<folder>/ is ignored; a folder with a bad name gets
+    `pr.shape.bad_folder_name` on top of its verify findings.
+    """
+    repo = Path(repo).resolve()
+    folders: list[str] = []
+    for file in files:
+        try:
+            rel = Path(file).resolve().relative_to(repo).as_posix()
+        except ValueError:
+            raise GolfkitError(f"{file} is outside the repository {repo}: run the hook from the repository root")
+        folder = record_folder(rel)
+        if folder is not None and folder not in folders and (repo / folder).is_dir():
+            folders.append(folder)
+    reports = []
+    for folder in folders:
+        for report in verify_paths([repo / folder]):
+            report = _in_repo(report, folder, repo / folder)
+            problem = folder_name_problem(folder.rsplit("/", 1)[1])
+            if problem:
+                report = dataclasses.replace(report, verdict="fail", findings=[error(
+                    "pr.shape.bad_folder_name",
+                    f"record folder name {folder.rsplit('/', 1)[1]!r} is not valid: {problem}; "
+                    "rename it to YYYY-MM-DD_slug with no spaces",
+                    file=folder,
+                ), *report.findings])
+            reports.append(report)
+    return reports
+
+
+def _in_repo(report: RecordReport, folder: str, where: Path) -> RecordReport:
+    """The report under its repository path `folder`; finding files stay relative to the record
+    (reporters join them to the report's path), absolute ones under `where` (the folder verify
+    read: an export in a temporary folder, or the working tree) are made relative too."""
+    def relative(file: str | None) -> str | None:
+        if file and Path(file).is_absolute():
+            try:
+                return Path(file).relative_to(where).as_posix()
+            except ValueError:
+                return file
+        return file
+
+    findings = [dataclasses.replace(f, file=relative(f.file)) for f in report.findings]
+    return dataclasses.replace(report, path=folder, findings=findings)
+
+
+def step_summary(result: CiResult) -> str:
+    """The markdown written to $GITHUB_STEP_SUMMARY: the range, then verify's markdown report."""
+    verdict = "failed" if result.failed else "passed"
+    folders = ", ".join(f"`{f}`" for f in result.shape.new_folders) or "none"
+    head = (f"## golfkit ci: {verdict}\n\n"
+            f"Pull request `{result.merge_base[:12]}..{result.head[:12]}` (base `{result.base[:12]}`); "
+            f"new record folder(s): {folders}. The row `.` is the shape of the pull request "
+            "(one new folder under records/track_*/, nothing else changed); the others are verify's.\n\n")
+    return head + render(result.reports, "markdown")
+
+
+def render_result(result: CiResult, fmt: str) -> str:
+    """The result in one of verify's formats: text, json, github or markdown."""
+    if fmt == "markdown":
+        return step_summary(result)
+    return render(result.reports, fmt)

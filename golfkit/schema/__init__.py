@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
 import jsonschema
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str = "submission") -> dict[str, Any]:
     """The schema `golfkit/schema/<name>.schema.json` as a dict."""
     text = resources.files(__package__).joinpath(f"{name}.schema.json").read_text(encoding="utf-8")

@@ -291,9 +291,10 @@ class RecordEvidence:
         return self.root.name
 
     def seed_logs(self) -> dict[int, LogEvidence]:
-        """One log per seed, copies left out; the first log (by path) wins when a seed repeats."""
+        """One log per seed, copies left out. When a seed repeats, a log named for it wins over one whose
+        seed comes from a log line, then the first by path."""
         found: dict[int, LogEvidence] = {}
-        for log in self.logs:
+        for log in sorted(self.logs, key=lambda log: log.seed_source != "file name"):
             if log.copy_of is None and log.seed is not None and log.seed not in found:
                 found[log.seed] = log
         return found

@@ -25,8 +25,9 @@ class Match:
     logs: tuple[str, ...]
 
     def describe(self) -> str:
-        if self.how == "mean":
-            return f"the mean of `{self.label}` ({self.family}) over {len(self.logs)} seed logs"
+        if self.how != "line":
+            how = "the mean" if self.how == "mean" else f"the {self.how}"
+            return f"{how} of `{self.label}` ({self.family}) over {len(self.logs)} seed logs"
         return f"`{self.label}` ({self.family}) at {self.file}:{self.line}"
 
     def to_json(self) -> dict:
@@ -85,14 +86,26 @@ def candidates(evidence: RecordEvidence, unit: str, seeds: list[str] | None = No
             values = [getattr(m, unit) for _, m in found]
             mean = sum(v.value for v in values) / len(values)
             family = found[0][1].family
-            out.append(Match("mean", label, family, None, None, mean, tuple(log.path for log, _ in found)))
+            paths = tuple(log.path for log, _ in found)
+            out.append(Match("mean", label, family, None, None, mean, paths))
+            for places in sorted({c.places for c in claimed_seed_values(evidence, unit)}):
+                rounded = sum(round(v.value, places) for v in values) / len(values)
+                out.append(Match(f"mean of values rounded to {places} decimals", label, family, None, None,
+                                 rounded, paths))
     return out
+
+
+def claimed_seed_values(evidence: RecordEvidence, unit: str) -> list[Number]:
+    sub = evidence.submission
+    if sub is None:
+        return []
+    return [getattr(c, unit) for c in sub.seed_results.values() if getattr(c, unit) is not None]
 
 
 def match_claim(claim: Number, options: list[Match]) -> Match | None:
     """The first option that agrees with the claim: single lines are preferred over means."""
     for option in options:
-        places = 28 if option.how == "mean" else _places(option.value)
+        places = _places(option.value) if option.how == "line" else 28
         if agrees(option.value, places, claim):
             return option
     return None

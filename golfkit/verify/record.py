@@ -162,7 +162,7 @@ def _is_log_name(rel: str) -> bool:
     name = rel.split("/")[-1]
     if NOT_LOGS.match(name):
         return False
-    return name.endswith(".log") or name.endswith(".txt")
+    return name.endswith((".log", ".txt"))
 
 
 def _read_logs(entries: list[tuple[str, Path]], problems: list[Finding]) -> list[LogEvidence]:

@@ -156,8 +156,9 @@ def _seed_entry(seed: str, entry: dict[str, Any], guesses: list[Guess]) -> dict[
     for key, value in entry.items():
         target = SEED_ALIASES.get(key, key)
         if target != key and target not in entry:
-            guesses.append(Guess(f"seed_results.{seed}.{key}", target, f"per-seed `{key}` read as `{target}`",
-                                 "info"))
+            if not any(g.key == f"seed_results.*.{key}" for g in guesses):
+                guesses.append(Guess(f"seed_results.*.{key}", target, f"per-seed `{key}` read as `{target}`",
+                                     "info"))
         elif target != key:
             extra[key] = value
             continue

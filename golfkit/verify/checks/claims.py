@@ -86,5 +86,5 @@ def _nearest(ev: RecordEvidence, unit: str, claim: Number) -> tuple[str, str] | 
     if not options:
         return None
     best = min(options, key=lambda m: abs(m.value - claim.value))
-    value = round(best.value, max(claim.places, 8)) if best.how == "mean" else best.value
+    value = round(best.value, max(claim.places, 8)) if best.how != "line" else best.value
     return best.describe(), str(value)

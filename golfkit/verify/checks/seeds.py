@@ -8,6 +8,7 @@ from collections import Counter
 from golfkit.findings import Finding, error
 from golfkit.verify.evidence import LogEvidence, RecordEvidence
 
+NUMERIC = re.compile(r"^[-+0-9.eE/]+$")
 PER_RUN_KEYS = {"seed", "run_id", "logfile", "rank", "local_rank", "is_main_process", "s"}
 
 
@@ -38,8 +39,16 @@ def check_seeds(ev: RecordEvidence) -> list[Finding]:
 def _normalised(log: LogEvidence) -> dict[str, str]:
     seed = str(log.run.seed if log.run.seed is not None else log.seed)
     pattern = re.compile(rf"(?<!\d){re.escape(seed)}(?!\d)")
-    return {key: pattern.sub("<seed>", value) for key, value in log.run.config.items()
-            if key.lower() not in PER_RUN_KEYS}
+    out = {}
+    for key, value in log.run.config.items():
+        if key.lower() in PER_RUN_KEYS or NUMERIC.match(value):
+            out[key] = value
+            continue
+        if "/" in value:
+            # Paths name the machine a seed ran on; only the file or folder name is config.
+            value = value.rstrip("/").split("/")[-1]
+        out[key] = pattern.sub("<seed>", value)
+    return {k: v for k, v in out.items() if k.lower() not in PER_RUN_KEYS}
 
 
 def _config_differences(logs: list[LogEvidence]) -> list[Finding]:

@@ -255,3 +255,10 @@ def test_cli_bad_input_is_one_line_and_exit_2(run_dir: Path, tmp_path: Path):
     assert result.exit_code == 2
     assert "already exists" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_known_validation_set_is_named_from_the_logged_token_count(run_dir: Path, tmp_path: Path):
+    for seed, (_, loss, model) in SEEDS.items():
+        write_log(run_dir / f"train_seed{seed}.log", seed, loss=loss, code=CODE, model_bytes=model, tokens=62_021_632)
+    assert make(run_dir, tmp_path).submission["data"]["variant"] == "sp1024"
+    assert make(run_dir, tmp_path / "b", variant="mine").submission["data"]["variant"] == "mine"

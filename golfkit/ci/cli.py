@@ -54,10 +54,12 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--metric", "metric_label", default=None,
               help="Final metric line the record claims (default: the last one of each log, _exact form).")
 @click.option("--hardware", default=None, help="Hardware, when the logs do not say (nvidia-smi or cpu line).")
+@click.option("--variant", default=None,
+              help="Name of the validation variant (default: the known one with the logged token count, else custom).")
 @click.option("--no-plot", is_flag=True, help="Do not draw curves.png.")
 def new(folder: Path, logs: tuple[Path, ...], code: tuple[Path, ...], artifacts: tuple[Path, ...],
         data_files: tuple[Path, ...], author: str, github_id: str, name: str | None, blurb: str,
-        metric_label: str | None, hardware: str | None, no_plot: bool) -> None:
+        metric_label: str | None, hardware: str | None, variant: str | None, no_plot: bool) -> None:
     """Make the record folder FOLDER (records/track_*/YYYY-MM-DD_slug) from a finished run.
 
     Copies the script, logs, artifacts and data files, writes submission.json with every number
@@ -68,7 +70,7 @@ def new(folder: Path, logs: tuple[Path, ...], code: tuple[Path, ...], artifacts:
     record = new_record(
         folder, list(logs), code=list(code), artifacts=list(artifacts), data_files=list(data_files),
         author=author, github_id=github_id, name=name, blurb=blurb, metric_label=metric_label,
-        hardware=hardware, with_plot=not no_plot,
+        hardware=hardware, variant=variant, with_plot=not no_plot,
     )
     click.echo(f"wrote {record.path}: val_bpb {record.submission['val_bpb']} over "
                f"{len(record.submission['seeds'])} seed(s)")

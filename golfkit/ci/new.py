@@ -26,6 +26,7 @@ from golfkit.errors import GolfkitError
 from golfkit.schema import schema_errors
 from golfkit.verify.evidence import LogEvidence, Metric, Number, RunEvidence
 from golfkit.verify.logparse import parse_log_file
+from golfkit.verify.variants import variant_for_tokens
 
 SEPARATOR = "=" * 100
 GPU_ROW = re.compile(r"^\|\s+\d+\s+(NVIDIA[^|]*?)\s{2,}(?:On|Off)\s+\|")
@@ -348,8 +349,9 @@ def _data_block(runs: list[SeedRun], data_files: list[Path], variant: str | None
 
 
 def variant_of(tokens: int) -> str:
-    """The name of the known validation variant with `tokens` targets, else "custom"."""
-    return "custom"
+    """The name of the known validation variant (verify's manifest) with `tokens` targets, else "custom"."""
+    known = variant_for_tokens(tokens)
+    return known.name if known is not None else "custom"
 
 
 def validation_bytes(tokenizer: Path, shards: list[Path], targets: int) -> int:

@@ -35,6 +35,10 @@ def check_logs(ev: RecordEvidence) -> list[Finding]:
                               file=log.path, evidence={"copy_of": log.copy_of}))
             continue
         run = log.run
+        if log.truncated_read:
+            found.append(warning("log.too_large",
+                                 f"{log.path} is {log.size} bytes; only its last {log.read_bytes} were read",
+                                 file=log.path, evidence={"bytes": log.size, "read": log.read_bytes}))
         if log.binary:
             found.append(error("log.binary", f"{log.path} holds binary data (NUL bytes), not a text log",
                                file=log.path))
@@ -42,10 +46,6 @@ def check_logs(ev: RecordEvidence) -> list[Finding]:
         if not log.utf8:
             found.append(warning("log.not_utf8", f"{log.path} is not valid UTF-8; odd bytes were replaced",
                                  file=log.path))
-        if log.truncated_read:
-            found.append(warning("log.too_large",
-                                 f"{log.path} is {log.size} bytes; only its last {log.read_bytes} were read",
-                                 file=log.path, evidence={"bytes": log.size, "read": log.read_bytes}))
         after = [m for m in run.metrics if run.traceback_line is None or m.line > run.traceback_line]
         if run.traceback_line is not None and not after:
             found.append(error("log.traceback",

@@ -1,0 +1,146 @@
+"""Hostile input: bad JSON, binary and huge logs, symlinks out, decompression bombs, fuzzing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import lzma
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from verify_records import write_record
+
+from golfkit.errors import GolfkitError
+from golfkit.verify.api import verify_paths
+from golfkit.verify.logparse import parse_log_bytes, parse_log_text
+from golfkit.verify.submission import load_submission_bytes, normalise
+
+
+def found(folder) -> set[str]:
+    (report,) = verify_paths([folder])
+    return {f.id for f in report.findings}
+
+
+def test_malformed_json_is_a_finding(tmp_path):
+    folder = write_record(tmp_path)
+    (folder / "submission.json").write_text('{"val_bpb": 1.2,,}')
+    assert "files.submission.invalid" in found(folder)
+
+
+def test_huge_json_is_refused(tmp_path):
+    folder = write_record(tmp_path)
+    (folder / "submission.json").write_text('{"x": "' + "a" * (2 << 20) + '"}')
+    assert "files.submission.invalid" in found(folder)
+
+
+def test_deeply_nested_json_does_not_crash(tmp_path):
+    folder = write_record(tmp_path)
+    (folder / "submission.json").write_text("[" * 100000 + "]" * 100000)
+    assert "files.submission.invalid" in found(folder)
+
+
+def test_binary_log(tmp_path):
+    folder = write_record(tmp_path)
+    (folder / "train_extra.log").write_bytes(os.urandom(4096) + b"\x00" * 100)
+    assert "log.binary" in found(folder)
+
+
+def test_non_utf8_log(tmp_path):
+    folder = write_record(tmp_path)
+    path = folder / "train_seed42.log"
+    path.write_bytes(b"\xff\xfe odd bytes\n" + path.read_bytes())
+    ids = found(folder)
+    assert "log.not_utf8" in ids and "claim.seed_val_bpb.matched" in ids
+
+
+def test_one_gigabyte_log_is_read_from_its_tail(tmp_path):
+    folder = write_record(tmp_path)
+    path = folder / "train_seed42.log"
+    tail = path.read_bytes()
+    with path.open("wb") as handle:  # sparse: no gigabyte is written to disk
+        handle.seek((1 << 30) - len(tail))
+        handle.write(tail)
+    (report,) = verify_paths([folder])
+    ids = {f.id for f in report.findings}
+    assert "log.too_large" in ids and "claim.seed_val_bpb.matched" in ids
+
+
+def test_symlink_out_of_the_folder_is_not_followed(tmp_path):
+    secret = tmp_path / "secret.log"
+    secret.write_text("final_int8_zlib_roundtrip val_loss:1.0 val_bpb:1.0\n")
+    folder = write_record(tmp_path / "r")
+    (folder / "train_seed7.log").symlink_to(secret)
+    (report,) = verify_paths([folder])
+    assert "files.symlink.outside" in {f.id for f in report.findings}
+    assert all(log["path"] != "train_seed7.log" for log in report.measured["logs"])
+
+
+def test_wrapper_bomb_is_refused_without_running(tmp_path):
+    folder = write_record(tmp_path)
+    bomb = base64.b85encode(lzma.compress(b"#" * (80 << 20))).decode()
+    marker = tmp_path / "ran"
+    (folder / "train_gpt.py").write_text(
+        f"import lzma as L,base64 as B\nopen({str(marker)!r},'w')\nexec(L.decompress(B.b85decode({bomb!r})))\n")
+    (folder / "helper.py").write_text(f"open({str(marker)!r}, 'w')\n")
+    ids = found(folder)
+    assert not marker.exists()
+    assert "code.bytes_code.mismatch" in ids
+
+
+def test_wrapper_is_decoded_and_its_siblings_found(tmp_path):
+    folder = write_record(tmp_path)
+    inner = "import helper\nprint(open('notes.bin','rb').read())\n"
+    payload = base64.b85encode(lzma.compress(inner.encode())).decode()
+    (folder / "train_gpt.py").write_text(f"import lzma as L,base64 as B\nexec(L.decompress(B.b85decode({payload!r})))\n")
+    (folder / "helper.py").write_text("X = 1\n")
+    (folder / "notes.bin").write_bytes(b"1234")
+    (report,) = verify_paths([folder])
+    ids = {f.id for f in report.findings}
+    assert {"code.wrapper.decoded", "code.sibling.counted", "code.sibling.data_file"} <= ids
+
+
+def test_missing_path_is_a_golfkit_error(tmp_path):
+    try:
+        verify_paths([tmp_path / "nope"])
+    except GolfkitError as exc:
+        assert "no such file" in str(exc)
+    else:
+        raise AssertionError("expected GolfkitError")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(
+    st.text(max_size=60),
+    st.sampled_from(["final_int8_zlib_roundtrip_exact val_loss:2.0 val_bpb:1.2", "step:5/10 val_loss:3 val_bpb:2",
+                     "=" * 100, "Running Python 3", "Hyperparameters:", "  seed: 3", "seed:4",
+                     "stopping_early: wallclock_cap train_time:600100ms step:5/10", "Total submission size x: 9 bytes",
+                     "Traceback (most recent call last):", "val_tokens: 12", "1776142348.135 val_loss:1 val_bpb:1"]),
+), max_size=40))
+def test_log_parser_never_crashes(lines):
+    log = parse_log_text("\n".join(lines), "train_seed1.log")
+    assert log.runs and log.seed == 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=400))
+def test_log_bytes_never_crash(data):
+    parse_log_bytes(data, "x.log")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["val_bpb", "val_loss", "seeds", "seed_results", "track", "artifact_bytes", "code_bytes",
+                         "mean_val_bpb", "data", "name", "42", "x"]), inner, max_size=5),
+    max_leaves=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_normaliser_never_crashes(value):
+    data = json.dumps(value).encode()
+    try:
+        normalise(load_submission_bytes(data, "submission.json"), "submission.json")
+    except GolfkitError:
+        pass

@@ -262,3 +262,72 @@ def test_a_known_validation_set_is_named_from_the_logged_token_count(run_dir: Pa
         write_log(run_dir / f"train_seed{seed}.log", seed, loss=loss, code=CODE, model_bytes=model, tokens=62_021_632)
     assert make(run_dir, tmp_path).submission["data"]["variant"] == "sp1024"
     assert make(run_dir, tmp_path / "b", variant="mine").submission["data"]["variant"] == "mine"
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "records" / TRACK / "2026-11-22_golfkit_reference_cpu"
+
+
+def numbers(doc, path=()):
+    """(key path, value) of every number in a JSON document; `extra` blocks are read as their parent."""
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            yield from numbers(value, path if key == "extra" else (*path, key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            yield from numbers(value, (*path, index))
+    elif isinstance(doc, (int, Decimal)) and not isinstance(doc, bool):
+        yield path, doc
+
+
+@pytest.mark.skipif(not (EXAMPLE / "submission.json").is_file(), reason="example record not generated")
+def test_new_on_the_example_run_rebuilds_its_submission_and_verifies_clean(tmp_path: Path):
+    from golfkit.verify.api import verify_paths
+
+    example = json.loads((EXAMPLE / "submission.json").read_text(), parse_float=Decimal)
+    seeds = example["seeds"]
+    record = new_record(
+        tmp_path / "records" / TRACK / EXAMPLE.name,
+        [EXAMPLE / f"train_seed{s}.log" for s in seeds],
+        code=[EXAMPLE / "train_gpt.py"],
+        artifacts=[EXAMPLE / f"final_model_seed{s}.int8.ptz" for s in seeds],
+        data_files=[EXAMPLE / "tokenizer.model", EXAMPLE / "fineweb_val_000000.bin"],
+        author=example["author"], github_id=example["github_id"], name=example["name"], blurb=example["blurb"],
+    )
+    made = json.loads((record.path / "submission.json").read_text(), parse_float=Decimal)
+    ours = dict(numbers(made))
+    theirs = dict(numbers(example))
+    assert theirs, "the example's submission.json holds no numbers"
+    assert {p: ours.get(p) for p in theirs} == theirs
+    [report] = verify_paths([record.path])
+    problems = [f"{f.id}: {f.message}" for f in report.findings if f.severity.value != "info"]
+    assert report.verdict == "pass" and problems == []
+
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="real-record corpus not present")
+@pytest.mark.parametrize("folder, seeds", [
+    ("track_10min_16mb/2026-03-17_NaiveBaseline", None),
+    ("track_10min_16mb/2026-03-19_MixedQuant_Int6Int8_SlidingWindow", None),
+    ("track_10min_16mb/2026-04-08_SP8192_ParallelResid_ScoreFirstTTT", (42, 314, 999)),
+])
+def test_new_on_real_logs_reproduces_the_claims(tmp_path: Path, folder: str, seeds):
+    import os
+
+    from golfkit.verify.logparse import parse_log_file
+
+    source = Path(os.environ.get("GOLFKIT_CORPUS", CORPUS)) / folder
+    logs = [source / f"train_seed{s}.log" for s in seeds] if seeds else [source / "train.log"]
+    code_sizes = {size.bytes for log in logs for size in parse_log_file(log).run.sizes if size.kind == "code"}
+    assert len(code_sizes) <= 1
+    stand_in = tmp_path / "train_gpt.py"  # the corpus ships no scripts: a file of the logged size
+    stand_in.write_bytes(b"#" * (code_sizes.pop() if code_sizes else 1000))
+    record = new_record(tmp_path / "records" / "track_10min_16mb" / f"2026-01-01_{source.name.split('_', 1)[1]}",
+                        logs, code=[stand_in], author="a", github_id="a", with_plot=False)
+    claimed = json.loads((source / "submission.json").read_text(), parse_float=Decimal)
+    assert record.submission["val_bpb"] == claimed["val_bpb"]
+    if "bytes_total" in claimed:
+        assert record.submission["bytes_total"] == claimed["bytes_total"]
+    for seed, result in claimed.get("seed_results", {}).items():
+        assert record.submission["seed_results"][seed]["val_bpb"] == result["val_bpb"]

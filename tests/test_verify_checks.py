@@ -211,3 +211,14 @@ def test_json_claims_and_measured(tmp_path):
     assert {log["seed"] for log in report.measured["logs"]} == set(LOSSES)
     assert json.loads(json.dumps(report.measured, default=str))
     assert MODEL[1337] + len(SCRIPT) in {log["total_bytes"] for log in report.measured["logs"]}
+
+
+EXAMPLE = __import__("pathlib").Path(__file__).resolve().parents[1] / "records" / "track_non_record_16mb" / \
+    "2026-11-22_golfkit_reference_cpu"
+
+
+@pytest.mark.skipif(not EXAMPLE.is_dir(), reason="example record not built yet")
+def test_example_record_verifies_clean():
+    (report,) = verify_paths([EXAMPLE])
+    assert report.verdict == "pass"
+    assert [f.id for f in report.findings if f.severity == Severity.WARNING] == []

@@ -229,3 +229,14 @@ def test_pre_commit_hook_verifies_the_folders_of_changed_files(repo: Path, made_
     assert bad.exit_code == 1
     assert "claim.val_bpb.not_in_logs" in bad.output
     assert [r.path for r in verify_changed_files([repo / "README.md"], repo)] == []
+
+
+def test_an_oversized_folder_is_reported_not_exported(repo: Path, made_record: Path, monkeypatch):
+    from golfkit.ci import pipeline
+
+    add_record(repo, made_record)
+    commit(repo)
+    monkeypatch.setattr(pipeline, "MAX_RECORD_BYTES", 10_000)
+    result = run_ci(repo, "main")
+    assert error_ids(result) == {"pr.shape.too_large"}
+    assert result.records == []

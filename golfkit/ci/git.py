@@ -6,7 +6,6 @@ branch it wants to join, as GitHub shows it.
 
 from __future__ import annotations
 
-import io
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -87,14 +86,34 @@ def exists(repo: Path, commit: str, path: str) -> bool:
     return done.returncode == 0
 
 
+def folder_bytes(repo: Path, commit: str, folder: str) -> int:
+    """Total bytes of the files under `folder` at `commit`, read from git's index of blobs."""
+    raw = git(repo, "ls-tree", "-r", "-l", "-z", commit, "--", folder)
+    total = 0
+    for entry in raw.split(b"\0"):
+        if entry:
+            size = entry.split(b"\t", 1)[0].split()[3]
+            total += int(size) if size.isdigit() else 0
+    return total
+
+
 def export_folder(repo: Path, commit: str, folder: str, dest: Path) -> Path:
     """Writes the plain files of `folder` as they are at `commit` under `dest`; returns dest/folder.
 
     Links are left out (the shape check reports them) and the rest goes through tarfile's "data"
-    filter: nothing lands outside `dest`, whatever the pull request contains.
+    filter: nothing lands outside `dest`, whatever the pull request contains. The tar is streamed
+    through a file, not memory.
     """
-    data = git(repo, "archive", "--format=tar", commit, "--", folder)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+    dest.mkdir(parents=True, exist_ok=True)
+    archive = dest / ".golfkit-export.tar"
+    with archive.open("wb") as out:
+        done = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit, "--", folder],
+                              stdout=out, stderr=subprocess.PIPE, check=False)
+    if done.returncode != 0:
+        raise GolfkitError(f"git archive of {folder} at {commit[:12]} failed in {repo}: "
+                           f"{done.stderr.decode('utf-8', 'replace').strip()}")
+    with tarfile.open(archive) as tar:
         members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
         tar.extractall(dest, members=members, filter="data")
+    archive.unlink()
     return dest / folder

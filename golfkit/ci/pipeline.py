@@ -25,6 +25,8 @@ from golfkit.verify.api import verify_paths
 # The shape report is about the whole repository: its path is the root, so that reporters, which join a
 # finding's file to its report's path, point annotations at repository paths.
 SHAPE_REPORT_PATH = "."
+# Above this, a folder is not exported or verified: records are a script, logs and a <16 MB artifact.
+MAX_RECORD_BYTES = 256 << 20
 
 
 @dataclass
@@ -72,7 +74,16 @@ def run_ci(repo: Path, base: str, head: str = "HEAD") -> CiResult:
     result = CiResult(base_id, head_id, fork, shape)
     with tempfile.TemporaryDirectory(prefix="golfkit-ci-") as tmp:
         for folder in shape.new_folders:
-            exported = git.export_folder(repo, head_id, folder, Path(tmp))
+            size = git.folder_bytes(repo, head_id, folder)
+            if size > MAX_RECORD_BYTES:
+                shape.findings.append(error(
+                    "pr.shape.too_large",
+                    f"{folder} holds {size:,} bytes, over golfkit ci's limit of {MAX_RECORD_BYTES:,}: a record "
+                    "ships its script, logs and artifact, not training data; it was not verified",
+                    file=folder, evidence={"bytes": size, "limit": MAX_RECORD_BYTES},
+                ))
+                continue
+            exported = git.export_folder(repo, head_id, folder, Path(tmp) / "export")
             for report in verify_paths([exported]):
                 result.records.append(_in_repo(report, folder, exported))
     return result

@@ -245,6 +245,7 @@ def test_cli_takes_several_logs_after_one_option(run_dir: Path, tmp_path: Path):
                                        "--author", "Ada", "--github-id", "ada", "--no-plot"])
     assert result.exit_code == 0, result.output
     assert json.loads((folder / "submission.json").read_text())["seeds"] == [1337, 42, 2025]
+    assert f"PASS  {folder}" in result.output  # verified as made
 
 
 def test_cli_bad_input_is_one_line_and_exit_2(run_dir: Path, tmp_path: Path):

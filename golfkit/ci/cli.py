@@ -66,6 +66,8 @@ def new(folder: Path, logs: tuple[Path, ...], code: tuple[Path, ...], artifacts:
     taken from the logs and files, and a README with the results table; then verifies the folder.
     """
     from golfkit.ci.new import new_record
+    from golfkit.report import render
+    from golfkit.verify.api import verify_paths
 
     record = new_record(
         folder, list(logs), code=list(code), artifacts=list(artifacts), data_files=list(data_files),
@@ -76,6 +78,9 @@ def new(folder: Path, logs: tuple[Path, ...], code: tuple[Path, ...], artifacts:
                f"{len(record.submission['seeds'])} seed(s)")
     for note in record.notes:
         click.echo(f"note: {note}")
+    reports = verify_paths([record.path])
+    click.echo(render(reports, "text"))
+    click.get_current_context().exit(1 if any(r.verdict == "fail" for r in reports) else 0)
 
 
 @click.command()

@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -62,11 +63,11 @@ class NewRecord:
 
 def new_record(
     folder: Path,
-    logs: list[Path],
+    logs: Sequence[Path],
     *,
-    code: list[Path],
-    artifacts: list[Path] = (),
-    data_files: list[Path] = (),
+    code: Sequence[Path],
+    artifacts: Sequence[Path] = (),
+    data_files: Sequence[Path] = (),
     author: str,
     github_id: str,
     name: str | None = None,
@@ -81,10 +82,14 @@ def new_record(
 
     `logs`: one log per seed; `code`: the script(s) that ran (their bytes are `bytes_code`);
     `artifacts`: the model files, matched to seeds by the model size each log printed;
-    `data_files`: tokenizer and validation shards to ship (with them, `data.val_bytes` is counted).
+    `data_files`: tokenizer and validation shards to ship (with them, `data.val_bytes` is counted);
+    `metric_label`: the final metric line claimed (default: each log's last, `_exact` form);
+    `hardware`: when the logs do not say; `config`: stored as `extra.config`; `variant`: the name
+    of the validation set (default: the known one with the logged token count, else "custom").
     Raises GolfkitError when the folder exists or the files and logs disagree; writes nothing then.
     """
-    folder = Path(folder)
+    folder, logs, code = Path(folder), [Path(p) for p in logs], [Path(p) for p in code]
+    artifacts, data_files = [Path(p) for p in artifacts], [Path(p) for p in data_files]
     track, date = _check_target(folder)
     sources = _check_inputs(logs, code, artifacts, data_files)
     runs = [_seed_run(parse_log_file(path), path, metric_label) for path in logs]

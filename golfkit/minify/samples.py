@@ -23,14 +23,16 @@ STAND_INS = (
 
 
 def embedded_source(log_text: str) -> str | None:
-    """The script source a log starts with, or None when the log does not start with one."""
+    """The script source a log starts with, or None when the log does not start with one.
+
+    The source is everything before the log's first line of 100 `=`, when `Running Python` follows
+    that line; logs that open with the rule (the `Hyperparameters:` layout) carry no source.
+    """
     lines = log_text.split("\n")
-    for i, line in enumerate(lines[:-1]):
-        if line == RULE and lines[i + 1].startswith("Running Python"):
-            if i == 0:
-                return None
-            return "\n".join(lines[:i])
-    return None
+    first = next((i for i, line in enumerate(lines) if line == RULE), None)
+    if not first or first + 1 >= len(lines) or not lines[first + 1].startswith("Running Python"):
+        return None
+    return "\n".join(lines[:first])
 
 
 def embedded_sources(corpus: Path) -> list[tuple[str, str]]:

@@ -92,16 +92,19 @@ def compressed_variants(payload: bytes, codec: str) -> list[tuple[str, bytes, st
 
 
 def _lzma_variants(payload: bytes) -> list[tuple[str, bytes, str]]:
-    out = []
     preset = 9 | lzma.PRESET_EXTREME
+    out = []
+    best = None
     for lc, lp, pb in ((3, 0, 0), (4, 0, 0), (3, 0, 2), (1, 0, 0)):
         tuned = {"preset": preset, "lc": lc, "lp": lp, "pb": pb, "nice_len": 273}
-        tag = f"lc{lc}lp{lp}pb{pb}"
         alone = lzma.compress(payload, format=lzma.FORMAT_ALONE, filters=[{"id": lzma.FILTER_LZMA1, **tuned}])
-        out.append((f"lzma-alone-{tag}", alone, "lzma.decompress({d})"))
-        raw = lzma.compress(payload, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, **tuned}])
-        # Raw LZMA2 carries lc/lp/pb in its chunks; the decoder only needs the filter id (33 = FILTER_LZMA2).
-        out.append((f"lzma-raw-{tag}", raw, 'lzma.decompress({d},3,None,[{{"id":33}}])'))
+        out.append((f"lzma-alone-lc{lc}lp{lp}pb{pb}", alone, "lzma.decompress({d})"))
+        if best is None or len(alone) < best[0]:
+            best = (len(alone), tuned, f"lc{lc}lp{lp}pb{pb}")
+    # Raw LZMA2 with the best literal/position bits: no 13-byte header, but the call must name the filter.
+    # The stream carries lc/lp/pb itself; the decoder needs only the filter id (33 = FILTER_LZMA2).
+    raw = lzma.compress(payload, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2, **best[1]}])
+    out.append((f"lzma-raw-{best[2]}", raw, 'lzma.decompress({d},3,None,[{{"id":33}}])'))
     xz = lzma.compress(payload, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, preset=preset)
     out.append(("xz", xz, "lzma.decompress({d})"))
     return out

@@ -1,0 +1,111 @@
+"""Benchmark: golfkit minify against the records' recipe, on every large script at hand.
+
+Inputs: the reference trainer (templates/train_gpt.py), every distinct script embedded in a log
+of the corpus (GOLFKIT_CORPUS or ../shared/corpus), and, as stand-ins when the corpus carries no
+sources, large modules of the installed torch. For each: bytes under the records' recipe
+(python-minifier --no-rename-locals --no-hoist-literals --remove-literal-statements, raw LZMA2,
+base85), golfkit's choice, their ratio, whether the proof passed, and the time taken.
+
+    python bench/bench_minify.py [--codecs all|stdlib|LIST] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GOAL = 0.72  # golfkit's output at most this fraction of the records' recipe, for scripts over 40 KB
+LARGE = 40_000
+
+
+def inputs() -> list[tuple[str, str, str]]:
+    """(kind, name, source) for every script to measure."""
+    from golfkit.minify.samples import embedded_sources, stand_in_sources
+    from golfkit.minify.unwrap import read_source
+
+    found = []
+    trainer = ROOT / "templates" / "train_gpt.py"
+    if trainer.is_file():
+        found.append(("trainer", "templates/train_gpt.py", read_source(trainer)))
+    corpus = Path(os.environ.get("GOLFKIT_CORPUS", ROOT.parent / "shared" / "corpus"))
+    if corpus.is_dir():
+        found += [("record", name, source) for name, source in embedded_sources(corpus)]
+    found += [("stand-in", name, source) for name, source in stand_in_sources()]
+    return found
+
+
+def measure(kind: str, name: str, source: str, codecs: tuple[str, ...]) -> dict:
+    from golfkit.errors import GolfkitError
+    from golfkit.minify.pack import pack, records_recipe
+
+    row = {"kind": kind, "script": name, "raw_bytes": len(source.encode("utf-8"))}
+    start = time.perf_counter()
+    try:
+        recipe = len(records_recipe(source))
+    except (SyntaxError, ValueError, RecursionError) as exc:
+        recipe = None
+        row["recipe_error"] = str(exc).splitlines()[0]
+    row["recipe_seconds"] = round(time.perf_counter() - start, 2)
+    row["records_recipe_bytes"] = recipe
+    start = time.perf_counter()
+    try:
+        packed = pack(source, name, codecs=codecs)
+    except GolfkitError as exc:
+        row.update(error=str(exc), golfkit_seconds=round(time.perf_counter() - start, 2))
+        return row
+    row.update(
+        golfkit_seconds=round(time.perf_counter() - start, 2),
+        minified_bytes=len(packed.minified.source.encode("utf-8")),
+        chosen=packed.chosen.name if packed.chosen else "minified",
+        golfkit_bytes=len(packed.output),
+        ratio=round(len(packed.output) / recipe, 4) if recipe else None,
+        proof_ok=packed.ok,
+    )
+    stdlib = [c for c in packed.candidates if c.codec in ("lzma", "zlib")]
+    if stdlib and recipe:
+        best = min(stdlib, key=lambda c: c.size)
+        row.update(stdlib_choice=best.name, stdlib_bytes=best.size, stdlib_ratio=round(best.size / recipe, 4))
+    return row
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--codecs", default="all", help="all, stdlib, or a comma list (as golfkit minify)")
+    parser.add_argument("--json", action="store_true", help="print rows as JSON")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from golfkit.minify.cli import _codecs
+
+    rows = [measure(kind, name, source, _codecs(args.codecs)) for kind, name, source in inputs()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'script':<58} {'raw':>8} {'recipe':>7} {'golfkit':>7} {'ratio':>6} {'stdlib':>7} {'ratio':>6} "
+              f"{'proof':>5} {'time':>6}  chosen")
+        for r in rows:
+            if "error" in r:
+                print(f"{r['script'][:58]:<58} {r['raw_bytes']:>8,}  unparseable here: {r['error'][:80]}")
+                continue
+            print(f"{r['script'][:58]:<58} {r['raw_bytes']:>8,} {r['records_recipe_bytes'] or 0:>7,} "
+                  f"{r['golfkit_bytes']:>7,} {r['ratio'] or 0:>6.3f} {r.get('stdlib_bytes', 0):>7,} "
+                  f"{r.get('stdlib_ratio', 0):>6.3f} {'ok' if r['proof_ok'] else 'FAIL':>5} "
+                  f"{r['golfkit_seconds']:>5.1f}s  {r['chosen']}")
+    large = [r for r in rows if r["raw_bytes"] > LARGE and "error" not in r and r.get("ratio")]
+    missed = [r["script"] for r in large if r["ratio"] > GOAL or not r["proof_ok"]]
+    skipped = [r["script"] for r in rows if "error" in r]
+    if not args.json:
+        print(f"\n{len(large)} scripts over {LARGE:,} bytes; goal ratio <= {GOAL}: "
+              f"{'met by all' if not missed else 'missed by ' + ', '.join(missed)}")
+        if skipped:
+            print(f"excluded (cannot be parsed by Python {sys.version_info.major}.{sys.version_info.minor}): "
+                  + ", ".join(skipped))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -646,8 +646,7 @@ def main() -> None:
     base_model = GPT(**model_config, qk_gain_init=args.qk_gain_init,
                      tied_embed_init_std=args.tied_embed_init_std).to(device)
     compiled = torch.compile(base_model, dynamic=False) if args.compile and device.type == "cuda" else base_model
-    model = DDP(compiled, device_ids=[local_rank] if device.type == "cuda" else None,
-                broadcast_buffers=False) if distributed else compiled
+    model = DDP(compiled, device_ids=[local_rank] if device.type == "cuda" else None) if distributed else compiled
 
     block_params = list(base_model.blocks.named_parameters())
     matrix_params = [p for n, p in block_params if p.ndim == 2 and not any(c in n for c in CONTROL_PATTERNS)]

@@ -25,6 +25,18 @@ def train_tokenizer(texts: list[str], vocab_size: int, model_path: str | Path) -
     byte counts of the tokens equal the UTF-8 length of the text.
     """
     buf = io.BytesIO()
+    try:
+        _train_bpe(texts, vocab_size, buf)
+    except RuntimeError as exc:
+        raise GolfkitError(
+            f"cannot train a {vocab_size}-piece tokenizer ({str(exc).splitlines()[0]}); byte fallback needs "
+            "260 pieces plus one per distinct character: raise --vocab-size (512 works)"
+        ) from None
+    Path(model_path).write_bytes(buf.getvalue())
+    return spm.SentencePieceProcessor(model_proto=buf.getvalue())
+
+
+def _train_bpe(texts: list[str], vocab_size: int, buf: io.BytesIO) -> None:
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts),
         model_writer=buf,
@@ -43,8 +55,6 @@ def train_tokenizer(texts: list[str], vocab_size: int, model_path: str | Path) -
         num_threads=1,
         minloglevel=2,
     )
-    Path(model_path).write_bytes(buf.getvalue())
-    return spm.SentencePieceProcessor(model_proto=buf.getvalue())
 
 
 def load_tokenizer(path: str | Path, vocab_size: int | None = None) -> spm.SentencePieceProcessor:
@@ -56,6 +66,39 @@ def load_tokenizer(path: str | Path, vocab_size: int | None = None) -> spm.Sente
     if vocab_size is not None and sp.vocab_size() != vocab_size:
         raise GolfkitError(f"{path}: tokenizer has {sp.vocab_size()} pieces but VOCAB_SIZE is {vocab_size}; they must match")
     return sp
+
+
+def piece_tables(sp: spm.SentencePieceProcessor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per token id: (bytes of the piece without its leading "▁", has a leading "▁", is a boundary token).
+
+    Byte-fallback pieces count 1 byte; control, unknown and unused pieces count 0 and are boundaries
+    (docs/reference-model.md, "Bytes of a target token").
+    """
+    n = sp.vocab_size()
+    base = np.zeros(n, dtype=np.int64)
+    space = np.zeros(n, dtype=bool)
+    boundary = np.ones(n, dtype=bool)
+    for i in range(n):
+        if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
+            continue
+        boundary[i] = False
+        if sp.is_byte(i):
+            base[i] = 1
+            continue
+        piece = sp.id_to_piece(i)
+        space[i] = piece.startswith("\u2581")
+        base[i] = len(piece.removeprefix("\u2581").encode("utf-8"))
+    return base, space, boundary
+
+
+def target_bytes(sp: spm.SentencePieceProcessor, tokens: np.ndarray) -> np.ndarray:
+    """Bytes of each target of a token stream: entry j counts token j + 1 given its predecessor token j."""
+    base, space, boundary = piece_tables(sp)
+    tokens = np.asarray(tokens, dtype=np.int64)
+    if tokens.size and tokens.max() >= len(base):
+        raise GolfkitError(f"token id {int(tokens.max())} is outside the tokenizer's {len(base)} pieces")
+    prev, tgt = tokens[:-1], tokens[1:]
+    return base[tgt] + (space[tgt] & ~boundary[prev])
 
 
 def encode_documents(sp: spm.SentencePieceProcessor, docs: list[str]) -> np.ndarray:

@@ -19,7 +19,7 @@ from golfkit.minify.minify import minify_source, traps
 from golfkit.minify.pack import pack, records_recipe
 from golfkit.minify.proof import prove
 from golfkit.minify.unwrap import decode_source, unwrap_source
-from golfkit.minify.wrap import ALL_CODECS, candidates, latin1_literal
+from golfkit.minify.wrap import ALL_CODECS, ascii7_literal, candidates, latin1_literal
 
 # A small program with the habits of a training script, long enough that wrapping pays.
 SCRIPT = textwrap.dedent('''
@@ -127,7 +127,8 @@ def test_reading_own_file_as_text_is_reported_and_forces_ascii(line):
     found = traps(ast.parse(src), "s.py")
     assert [f.id for f in found] == ["minify.trap.reads_own_file"]
     packed = pack(src, "s.py")
-    assert packed.chosen is not None and packed.chosen.encoding == "base85"
+    assert packed.chosen is not None and packed.chosen.encoding in ("ascii7", "base85")
+    packed.output.decode("ascii")  # valid UTF-8, so the script can still read itself as text
     assert "minify.trap.reads_own_file" in [f.id for f in packed.findings]
 
 
@@ -149,7 +150,7 @@ def test_getsource_is_reported():
 # --- wrappers -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("encoding", ["latin1", "base85"])
+@pytest.mark.parametrize("encoding", ["latin1", "ascii7", "base85"])
 @pytest.mark.parametrize("codec", ALL_CODECS)
 def test_every_wrapper_runs_the_same_program(tmp_path, codec, encoding):
     plain = tmp_path / "plain.py"
@@ -170,6 +171,16 @@ def test_latin1_literal_round_trips_any_bytes(blob):
     # Parsed from bytes, the way Python reads the wrapper file: the coding line applies.
     tree = ast.parse(("#coding:l1\n" + latin1_literal(blob) + "\n").encode("latin-1"))
     assert tree.body[0].value.value.encode("latin-1") == blob
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=64))
+def test_ascii7_literal_is_ascii_and_round_trips(blob):
+    literal = ascii7_literal(blob)
+    groups = ast.literal_eval(literal)
+    assert literal.isascii() and all(b < 128 for b in groups)
+    bits = "".join(format(b, "07b") for b in groups)
+    assert (int(bits, 2).to_bytes(len(blob), "big") if bits else b"") == blob
 
 
 def test_latin1_overhead_is_small():

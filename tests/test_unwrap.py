@@ -149,6 +149,16 @@ def test_decompression_is_bounded(module, call, compress):
     assert unwrap_source(wrapper, max_output=8 << 20).source == "#" * (4 << 20)
 
 
+@pytest.mark.parametrize("length", [2, 400])
+def test_ascii7_payload_of_the_wrong_length_is_an_error(length):
+    from golfkit.minify.wrap import ascii7_literal
+
+    literal = ascii7_literal(zlib.compress(PROGRAM.encode()))
+    wrapper = f"import zlib\nexec(zlib.decompress(int(''.join(f'{{c:07b}}'for c in {literal}),2).to_bytes({length},'big')))\n"
+    with pytest.raises(GolfkitError, match="ascii7"):
+        unwrap_source(wrapper)
+
+
 def test_payload_that_cannot_be_decoded_statically_is_an_error():
     with pytest.raises(GolfkitError, match="cannot decode"):
         unwrap_source("import lzma\nexec(lzma.decompress(open('payload.bin','rb').read()))\n")

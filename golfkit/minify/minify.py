@@ -228,8 +228,8 @@ def traps(tree: ast.Module, where: str) -> list[Finding]:
         elif reads_own_file_as_text(node):
             found.append(warning(
                 "minify.trap.reads_own_file",
-                "the script reads its own file (__file__) as text; a latin-1 wrapper is not UTF-8, so "
-                "only ASCII encodings (base85) are used for it, and the size it measures is the wrapper's",
+                "the script reads its own file as text; a latin-1 wrapper is not UTF-8, so only ASCII "
+                "encodings (ascii7, base85) are used for it, and the size it measures is the wrapper's",
                 file=where, line=node.lineno, evidence={"call": ast.unparse(node)[:120]},
             ))
     return found
@@ -247,11 +247,13 @@ def reads_own_file_as_text(node: ast.Call) -> bool:
 
 
 def _is_own_path(node: ast.AST) -> bool:
-    """`__file__`, `Path(__file__)`, `Path(__file__).resolve()`: the path of the script itself, not a sibling."""
+    """`__file__`, `sys.argv[0]`, `Path(__file__).resolve()`: the path of the script itself, not a sibling."""
     while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
             "resolve", "absolute", "expanduser"):
         node = node.func.value
     if isinstance(node, ast.Call) and len(node.args) == 1 and ast.unparse(node.func) in (
             "Path", "pathlib.Path", "os.path.abspath", "os.path.realpath"):
         node = node.args[0]
+    if ast.unparse(node) == "sys.argv[0]":
+        return True
     return isinstance(node, ast.Name) and node.id == "__file__"

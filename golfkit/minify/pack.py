@@ -13,7 +13,15 @@ from golfkit.minify import minify as minify_mod
 from golfkit.minify.minify import Minified
 from golfkit.minify.proof import definitions, imports, prove
 from golfkit.minify.unwrap import unwrap_source
-from golfkit.minify.wrap import ALL_CODECS, ENCODINGS, STDLIB_CODECS, Candidate, available_codecs, candidates
+from golfkit.minify.wrap import (
+    ALL_CODECS,
+    ENCODINGS,
+    STDLIB_CODECS,
+    TEXT_SAFE_ENCODINGS,
+    Candidate,
+    available_codecs,
+    candidates,
+)
 
 WRAP_CHOICES = ("auto", "none") + ENCODINGS
 
@@ -93,7 +101,7 @@ def pack(text: str, where: str = "script", wrap: str = "auto", codecs: tuple[str
     traps = minify_mod.traps(tree, where)
     encodings = ENCODINGS if wrap == "auto" else ((wrap,) if wrap != "none" else ())
     if wrap == "auto" and any(f.id == "minify.trap.reads_own_file" for f in traps):
-        encodings = ("base85",)
+        encodings = TEXT_SAFE_ENCODINGS
     usable = available_codecs(codecs)
     found = tuple(candidates(minified.source, usable, encodings)) if encodings and minified.source else ()
     plain = minified.source.encode("utf-8")

@@ -236,6 +236,9 @@ class _Interpreter:
         raise _NotWrapper
 
     def _call(self, node: ast.Call) -> _Value:
+        packed = _ascii7_shape(node)
+        if packed is not None:
+            return self._ascii7(*packed)
         receiver = None
         if isinstance(node.func, ast.Attribute):
             base = self.eval(node.func.value)
@@ -312,6 +315,18 @@ class _Interpreter:
             return _Value(codecs.ppmd_decode(payload, bound, **options), steps + ["ppmd"])
         raise _NotWrapper
 
+    def _ascii7(self, literal: ast.AST, length: int) -> _Value:
+        groups = self.eval(literal)
+        data = groups.value
+        if not isinstance(data, bytes) or any(b > 127 for b in data) or length > len(data) * 7 // 8 + 1:
+            raise GolfkitError("ascii7 wrapper payload is not 7-bit groups of the stated length; the file is corrupt")
+        bits = "".join(format(b, "07b") for b in data)
+        try:
+            out = int(bits, 2).to_bytes(length, "big") if bits else b""
+        except OverflowError:
+            raise GolfkitError("ascii7 wrapper payload is longer than its stated length; the file is corrupt") from None
+        return _Value(out, groups.steps + ["ascii7"])
+
     def _transcode(self, value, name: str, encoding) -> str | bytes:
         if not isinstance(encoding, str):
             raise _NotWrapper
@@ -360,6 +375,38 @@ def codecs_normal(encoding: str) -> str:
         return stdlib_codecs.lookup(encoding).name
     except LookupError:
         return encoding
+
+
+def _ascii7_shape(node: ast.Call) -> tuple[ast.AST, int] | None:
+    """Match `int(''.join(f'{c:07b}' for c in LITERAL), 2).to_bytes(N, 'big')`: (LITERAL node, N)."""
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "to_bytes" and isinstance(func.value, ast.Call)):
+        return None
+    to_int = func.value
+    sizes = [a.value for a in node.args if isinstance(a, ast.Constant)]
+    if not (isinstance(to_int.func, ast.Name) and to_int.func.id == "int" and len(to_int.args) == 2
+            and len(sizes) == 2 and isinstance(sizes[0], int) and sizes[1] == "big"
+            and isinstance(to_int.args[1], ast.Constant) and to_int.args[1].value == 2):
+        return None
+    join = to_int.args[0]
+    if not (isinstance(join, ast.Call) and isinstance(join.func, ast.Attribute) and join.func.attr == "join"
+            and isinstance(join.func.value, ast.Constant) and join.func.value.value == ""
+            and len(join.args) == 1 and isinstance(join.args[0], ast.GeneratorExp)):
+        return None
+    gen = join.args[0]
+    (loop,) = gen.generators if len(gen.generators) == 1 else (None,)
+    elt = gen.elt
+    if loop is None or loop.ifs or not isinstance(loop.target, ast.Name) or not isinstance(elt, ast.JoinedStr):
+        return None
+    if len(elt.values) != 1 or not isinstance(elt.values[0], ast.FormattedValue):
+        return None
+    formatted = elt.values[0]
+    spec = formatted.format_spec
+    if not (isinstance(formatted.value, ast.Name) and formatted.value.id == loop.target.id
+            and isinstance(spec, ast.JoinedStr) and len(spec.values) == 1
+            and isinstance(spec.values[0], ast.Constant) and spec.values[0].value == "07b"):
+        return None
+    return loop.iter, sizes[0]
 
 
 def _is_exec(node: ast.AST, env: dict) -> bool:

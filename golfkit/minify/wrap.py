@@ -5,6 +5,9 @@ Encodings of the compressed payload:
 - "latin1": the payload bytes as characters of a string literal in a file declared `#coding:l1`,
   turned back into bytes by `.encode("l1")`. Only backslash, NUL, CR and (in runs that would close
   the literal) the quote character are escaped: about 1.2% over the payload.
+- "ascii7": the payload's bits in 7-bit groups, one ASCII character each, in a bytes literal; the
+  file stays ASCII (so valid UTF-8) at about 17% over the payload, against base85's 25%. For
+  scripts that read their own file as UTF-8 text.
 Compressors: lzma (raw LZMA2, xz and the .lzma "alone" format, with tuned literal/position bits),
 zlib, zstd, brotli, PPMd (variant I). Every candidate is built; the smallest file wins.
 Every compressor here is deterministic, so the same input always gives the same bytes.
@@ -19,7 +22,9 @@ from dataclasses import dataclass
 
 from golfkit.errors import GolfkitError
 
-ENCODINGS = ("latin1", "base85")
+ENCODINGS = ("latin1", "ascii7", "base85")
+# Encodings whose file is valid UTF-8 (what a script that reads itself as text needs).
+TEXT_SAFE_ENCODINGS = ("ascii7", "base85")
 STDLIB_CODECS = ("lzma", "zlib")
 ALL_CODECS = ("lzma", "zlib", "zstd", "brotli", "ppmd")
 # Module each codec needs at run time, on the machine that runs the wrapped script.
@@ -138,6 +143,11 @@ def _build(encoding: str, codec: str, detail: str, blob: bytes, call: str) -> Ca
         data_expr = 'base64.b85decode("' + base64.b85encode(blob).decode("ascii") + '")'
         text = f"import {module},base64\nexec({call.format(d=data_expr)})\n"
         data = text.encode("ascii")
+    elif encoding == "ascii7":
+        length = len(blob)
+        data_expr = f"int(''.join(f'{{c:07b}}'for c in {ascii7_literal(blob)}),2).to_bytes({length},'big')"
+        text = f"import {module}\nexec({call.format(d=data_expr)})\n"
+        data = text.encode("ascii")
     elif encoding == "latin1":
         data_expr = latin1_literal(blob) + '.encode("l1")'
         text = f"#coding:l1\nimport {module}\nexec({call.format(d=data_expr)})\n"
@@ -145,6 +155,18 @@ def _build(encoding: str, codec: str, detail: str, blob: bytes, call: str) -> Ca
     else:
         raise GolfkitError(f"unknown encoding {encoding!r}: choose from {', '.join(ENCODINGS)}")
     return Candidate(encoding, codec, detail, len(blob), data)
+
+
+def ascii7_groups(blob: bytes) -> bytes:
+    """The bits of `blob` (zero-padded in front to a multiple of 7) as bytes of 7 bits each."""
+    chars = -(-len(blob) * 8 // 7)
+    bits = format(int.from_bytes(blob, "big"), f"0{chars * 7}b") if blob else ""
+    return bytes(int(bits[i:i + 7], 2) for i in range(0, len(bits), 7))
+
+
+def ascii7_literal(blob: bytes) -> str:
+    """A bytes literal (ASCII only) of the 7-bit groups of `blob`: decoded by the ascii7 wrapper."""
+    return "b" + latin1_literal(ascii7_groups(blob))
 
 
 def latin1_literal(blob: bytes) -> str:

@@ -229,7 +229,8 @@ def traps(tree: ast.Module, where: str) -> list[Finding]:
             found.append(warning(
                 "minify.trap.reads_own_file",
                 "the script reads its own file as text; a latin-1 wrapper is not UTF-8, so only ASCII "
-                "encodings (ascii7, base85) are used for it, and the size it measures is the wrapper's",
+                "encodings (ascii7, base85) are used for it. Read it with Path(__file__).read_bytes() "
+                "(and count len() of the bytes) to allow the latin1 encoding, about 15% smaller",
                 file=where, line=node.lineno, evidence={"call": ast.unparse(node)[:120]},
             ))
     return found

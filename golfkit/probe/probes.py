@@ -1,0 +1,419 @@
+"""The probes: pure functions from what the child recorded to findings.
+
+Positions are 0-based target indices: position p predicts token p + 1 of the stream from tokens 0..p.
+A "score" is one per-token loss the evaluator computed through F.cross_entropy or F.nll_loss with
+gradients off (with gradients on when it computed none that way); an "update" is an optimizer step or
+any in-place change of the model's parameters; a "training use" is a model call with gradients on,
+which reads tokens [start, start + length] of the stream (inputs and their next-token targets).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from golfkit.eval.token_bytes import TokenByteTable
+from golfkit.findings import Finding, error, warning
+from golfkit.probe.inputs import Plan
+
+LOSS_TOL = 1e-5  # two runs that should agree differ by float noise only
+PROB_SUM_TOL = 1e-3
+ROW_TOL = 1e-4
+SHOWN = 12  # positions quoted in a message
+
+
+@dataclass(frozen=True)
+class Score:
+    pos: int
+    target: int
+    loss: float
+    time: int
+    grad: bool
+
+
+@dataclass
+class Run:
+    scores: list[Score]
+    train_uses: list[tuple[int, int, int]]
+    updates: list[int]
+    unattributed: int
+    unnormalized_rows: int
+    rows: dict[int, list[float]]
+    returned: tuple[float, float] | None
+    num_tokens: int
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Run:
+        scores = [Score(int(p), int(y), float(loss), int(t), bool(g)) for p, y, loss, t, g in data["scores"]]
+        if any(not s.grad for s in scores):
+            scores = [s for s in scores if not s.grad]
+        returned = data.get("returned")
+        return cls(scores, [tuple(u) for u in data.get("train_uses", [])], list(data.get("updates", [])),
+                   int(data.get("unattributed", 0)), int(data.get("unnormalized_rows", 0)),
+                   {int(k): v for k, v in data.get("rows", {}).items()},
+                   (float(returned[0]), float(returned[1])) if returned else None,
+                   int(data.get("num_tokens", 0)))
+
+    def by_position(self) -> dict[int, list[Score]]:
+        out: dict[int, list[Score]] = defaultdict(list)
+        for s in self.scores:
+            out[s.pos].append(s)
+        return out
+
+
+@dataclass
+class EvaluatorResult:
+    """What the probes concluded about one evaluator: findings and a status per probe."""
+
+    name: str
+    line: int | None
+    seconds: float
+    findings: list[Finding] = field(default_factory=list)
+    status: dict[str, str] = field(default_factory=dict)
+    returned: tuple[float, float] | None = None  # (val_loss, val_bpb) on the probe stream, random model
+    scores: int = 0  # per-token scores observed in the base run
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "line": self.line, "seconds": round(self.seconds, 3), "status": self.status,
+                "val_loss": self.returned[0] if self.returned else None,
+                "val_bpb": self.returned[1] if self.returned else None, "scores": self.scores,
+                "findings": [f.id for f in self.findings]}
+
+
+def _where(ev: str, script: str, line: int | None) -> dict[str, Any]:
+    return {"file": script, "line": line}
+
+
+def _positions(ps: list[int]) -> str:
+    ps = sorted(ps)
+    shown = ", ".join(str(p) for p in ps[:SHOWN])
+    return shown + (f", ... ({len(ps)} in all)" if len(ps) > SHOWN else "")
+
+
+def _ranges(ps: list[int]) -> list[list[int]]:
+    """Sorted positions as [first, last] ranges, for evidence."""
+    out: list[list[int]] = []
+    for p in sorted(set(ps)):
+        if out and p == out[-1][1] + 1:
+            out[-1][1] = p
+        else:
+            out.append([p, p])
+    return out[:50]
+
+
+def _version(run: Run, time: int) -> int:
+    """How many parameter updates happened before event `time`."""
+    return sum(1 for u in run.updates if u < time)
+
+
+# ----------------------------------------------------------------------------- coverage and bytes
+
+
+def coverage(ev: str, run: Run, stream: list[int], where: dict[str, Any]) -> list[Finding]:
+    """Every target scored exactly once (re-scores after an update are C4's), with the stream's target."""
+    num_targets = len(stream) - 1
+    found: list[Finding] = []
+    by_pos = run.by_position()
+    twice = [p for p, ss in by_pos.items() if len({_version(run, s.time) for s in ss}) < len(ss)]
+    skipped = [p for p in range(num_targets) if p not in by_pos]
+    wrong = [s.pos for s in run.scores if s.pos < num_targets and s.target != stream[s.pos + 1]]
+    if twice:
+        extra = sum(len(by_pos[p]) - 1 for p in twice)
+        found.append(error(
+            "probe.coverage.double_scored",
+            f"{ev} scores {len(twice)} of {num_targets} targets more than once ({extra} extra scores): positions "
+            f"{_positions(twice)}; each target must count exactly once (a tail scored L/S times?)",
+            **where, evidence={"evaluator": ev, "positions": _ranges(twice), "extra_scores": extra,
+                               "targets": num_targets}))
+    if skipped:
+        found.append(error(
+            "probe.coverage.skipped",
+            f"{ev} never scores {len(skipped)} of {num_targets} targets: positions {_positions(skipped)}; "
+            "every validation target must be scored (first windows or the tail left out?)",
+            **where, evidence={"evaluator": ev, "positions": _ranges(skipped), "targets": num_targets}))
+    if wrong:
+        found.append(error(
+            "probe.coverage.wrong_target",
+            f"{ev} scores {len(wrong)} positions against a token other than the next one: positions "
+            f"{_positions(wrong)}",
+            **where, evidence={"evaluator": ev, "positions": _ranges(wrong)}))
+    return found
+
+
+def reconcile(run: Run) -> tuple[float, float] | None:
+    """(tokens, bytes) the evaluator divided by, implied by its returned (val_loss, val_bpb) and the sum
+    of the scores it computed; None when it returned no numbers or they do not follow from its scores."""
+    if run.returned is None or not run.scores:
+        return None
+    val_loss, val_bpb = run.returned
+    total = math.fsum(s.loss for s in run.scores)
+    if not (val_loss > 0 and val_bpb > 0 and total > 0):
+        return None
+    tokens = total / val_loss
+    if abs(tokens - len(run.scores)) > 0.5 + 1e-6 * len(run.scores):
+        return None
+    return tokens, total / math.log(2) / val_bpb
+
+
+def byte_accounting(ev: str, run: Run, stream: list[int], table: TokenByteTable,
+                    where: dict[str, Any]) -> list[Finding]:
+    """The evaluator's byte total equals golfkit's count over the targets it scored."""
+    got = reconcile(run)
+    if got is None:
+        return []
+    _, their_bytes = got
+    per_target = table.target_bytes(np.asarray(stream))
+    ours = int(sum(int(per_target[s.pos]) for s in run.scores if s.pos < per_target.size))
+    if abs(their_bytes - ours) <= 0.5 + 1e-6 * ours:
+        return []
+    ratio = their_bytes / ours if ours else float("inf")
+    return [error(
+        "probe.bytes.mismatch",
+        f"{ev} divides by {their_bytes:.1f} bytes but its {len(run.scores)} scored targets hold {ours} bytes by "
+        f"golfkit's count ({ratio:.4f}x); val_bpb is off by that factor (leading space counted twice? "
+        "byte-fallback pieces as 3 bytes?)",
+        **where, evidence={"evaluator": ev, "evaluator_bytes": round(their_bytes, 3), "golfkit_bytes": ours,
+                           "ratio": round(ratio, 6)})]
+
+
+# ----------------------------------------------------------------------------- legality
+
+
+def _losses(run: Run, pos: int) -> list[float]:
+    return sorted(s.loss for s in run.by_position().get(pos, []))
+
+
+def _changed(base: Run, other: Run, positions: list[int]) -> list[int]:
+    a, b = base.by_position(), other.by_position()
+    out = []
+    for p in positions:
+        la, lb = sorted(s.loss for s in a.get(p, [])), sorted(s.loss for s in b.get(p, []))
+        if len(la) != len(lb) or any(abs(x - y) > LOSS_TOL for x, y in zip(la, lb)):
+            out.append(p)
+    return out
+
+
+def consumed_at(run: Run, token: int) -> int | None:
+    """Event time of the first parameter update that used stream token `token`, or None."""
+    last = 0
+    for u in sorted(run.updates):
+        if any(last < t < u and lo <= token <= hi for lo, hi, t in run.train_uses):
+            return u
+        last = u
+    return None
+
+
+def causality(ev: str, base: Run, edited: dict[int, Run], where: dict[str, Any]) -> list[Finding]:
+    """C1: replacing the target of position t changes no score at positions before t.
+
+    Scores recorded after an update that trained on that target are left out: the evaluator reached
+    the future through its parameters, which is C3's finding (trained before scored), not this one."""
+    leaks = {}
+    for t, run in edited.items():
+        cut = consumed_at(run, t + 1)
+        before = sorted(p for p, ss in base.by_position().items()
+                        if p < t and (cut is None or min(s.time for s in ss) < cut))
+        changed = _changed(base, run, before)
+        if changed:
+            leaks[t] = changed
+    if not leaks:
+        return []
+    t, changed = next(iter(sorted(leaks.items())))
+    return [error(
+        "probe.causality.future_token",
+        f"{ev} is not causal (C1): replacing the target of position {t} changed the scores at earlier positions "
+        f"{_positions(changed)}; a score may depend only on the tokens before its target",
+        **where, evidence={"evaluator": ev, "edited_positions": sorted(leaks),
+                           "changed_before": {str(k): _ranges(v) for k, v in leaks.items()}})]
+
+
+def normalization(ev: str, sweep: dict[int, Run], position: int, rows_tokens: tuple[int, ...],
+                  vocab_size: int, where: dict[str, Any]) -> tuple[list[Finding], str]:
+    """C2: the probabilities of every possible target at one position sum to 1, and the distribution the
+    loss is computed from does not depend on which target is the real one."""
+    found: list[Finding] = []
+    losses = {v: _losses(run, position) for v, run in sweep.items()}
+    missing = [v for v in range(vocab_size) if not losses.get(v)]
+    if missing:
+        return [], f"not run: position {position} was not scored for {len(missing)} of {vocab_size} targets"
+    for run in sweep.values():
+        cut = consumed_at(run, position + 1)
+        if cut is not None and min(s.time for s in run.scores if s.pos == position) > cut:
+            return [], "not run: the target is trained on before it is scored (C3)"
+    total = math.fsum(math.exp(-ls[0]) for ls in losses.values())
+    if abs(total - 1) > PROB_SUM_TOL:
+        found.append(error(
+            "probe.normalization.sum",
+            f"{ev} does not score a normalized distribution (C2): at position {position} the probabilities it "
+            f"gives the {vocab_size} possible targets sum to {total:.6f}, not 1",
+            **where, evidence={"evaluator": ev, "position": position, "probability_sum": total,
+                               "vocab_size": vocab_size}))
+    rows = {v: sweep[v].rows.get(position) for v in rows_tokens if v in sweep}
+    rows = {v: r for v, r in rows.items() if r is not None}
+    if len(rows) >= 2:
+        (v0, first), *others = rows.items()
+        v1, diff = max(((v, max(abs(x - y) for x, y in zip(first, r))) for v, r in others), key=lambda t: t[1])
+        if diff > ROW_TOL:
+            found.append(error(
+                "probe.normalization.target_dependent",
+                f"{ev} scores from a distribution that depends on the target (C2): at position {position} "
+                f"its log-probabilities change by up to {diff:.4g} when only the target changes "
+                f"(token {v0} -> {v1})",
+                **where, evidence={"evaluator": ev, "position": position, "max_logprob_change": diff,
+                                   "targets": [v0, v1]}))
+    return found, ("fail" if found else "pass")
+
+
+def score_before_update(ev: str, run: Run, where: dict[str, Any]) -> list[Finding]:
+    """C3: no parameter update uses a token before that token's score is recorded."""
+    first_score: dict[int, int] = {}
+    for s in run.scores:
+        first_score[s.pos + 1] = min(first_score.get(s.pos + 1, s.time), s.time)
+    early: dict[int, int] = {}
+    last_update = 0
+    for u in sorted(run.updates):
+        for lo, hi, t in run.train_uses:
+            if last_update < t < u:
+                for tok in range(lo, hi + 1):
+                    if tok in first_score and first_score[tok] > u and tok not in early:
+                        early[tok] = u
+        last_update = u
+    if not early:
+        return []
+    positions = sorted(tok - 1 for tok in early)
+    return [error(
+        "probe.score_before_update.trained_first",
+        f"{ev} trains on tokens before scoring them (C3): the targets of positions {_positions(positions)} "
+        "went into a parameter update before their scores were recorded",
+        **where, evidence={"evaluator": ev, "positions": _ranges(positions), "updates": len(run.updates)})]
+
+
+def single_pass(ev: str, run: Run, where: dict[str, Any]) -> list[Finding]:
+    """C4: no target is scored again by a model updated after its first score."""
+    again = [p for p, ss in run.by_position().items() if len({_version(run, s.time) for s in ss}) > 1]
+    if not again:
+        return []
+    return [error(
+        "probe.single_pass.rescored",
+        f"{ev} scores {len(again)} targets again after updating the model (C4): positions {_positions(again)}; "
+        "each token's score must be recorded once, in one left-to-right pass",
+        **where, evidence={"evaluator": ev, "positions": _ranges(again)})]
+
+
+def _updated_before(run: Run, pos: int) -> bool:
+    times = [s.time for s in run.scores if s.pos == pos]
+    return bool(times) and any(u < min(times) for u in run.updates)
+
+
+def document_isolation(ev: str, base: Run, edited: Run, boundary: int, where: dict[str, Any]) -> list[Finding]:
+    """Replacing the previous document leaves the score at the next document's BOS position unchanged."""
+    if not _losses(base, boundary):
+        return []
+    if not _changed(base, edited, [boundary]):
+        return []
+    after = sorted(p for p in base.by_position() if p > boundary)
+    others = _changed(base, edited, after)
+    before, now = _losses(base, boundary)[0], (_losses(edited, boundary) or [float("nan")])[0]
+    return [error(
+        "probe.doc_isolation.leak",
+        f"{ev} leaks across documents although the record claims document-isolated evaluation: replacing the "
+        f"previous document changed the score at the BOS position {boundary} ({before:.6f} -> {now:.6f}) "
+        "(a smear or cache across BOS?)",
+        **where, evidence={"evaluator": ev, "bos_position": boundary, "loss_before": before, "loss_after": now,
+                           "later_positions_changed": len(others)})]
+
+
+# ----------------------------------------------------------------------------- one evaluator
+
+
+def analyse_evaluator(ev: str, data: dict[str, Any], plan: Plan, table: TokenByteTable, script: str,
+                      claims_isolation: bool) -> EvaluatorResult:
+    """Run every probe on one evaluator's recorded runs."""
+    result = EvaluatorResult(ev, data.get("line"), float(data.get("seconds", 0.0)))
+    where = _where(ev, script, result.line)
+    runs = {k: Run.from_json(v) for k, v in data.get("runs", {}).items()}
+    err = data.get("error")
+    if err is not None:
+        kind = err.get("kind", "failed")
+        result.findings.append(warning(
+            "probe.harness.evaluator_failed",
+            f"{ev} could not be probed: {err.get('message', '')}",
+            **where, evidence={"evaluator": ev, "kind": kind, "traceback": err.get("traceback", "")[-1500:]}))
+        result.status = {name: "not run: evaluator failed" for name in PROBES}
+        if "base" not in runs:
+            return result
+    base, stream = runs.get("base"), plan.streams["base"]
+    if base is None:
+        return result
+    result.returned, result.scores = base.returned, len(base.scores)
+    if base.unattributed:
+        result.findings.append(warning(
+            "probe.harness.unattributed",
+            f"{ev}: {base.unattributed} scored rows could not be tied to a stream position (logits changed "
+            "before the loss, or windows not taken from the validation tokens); results cover the rest",
+            **where, evidence={"evaluator": ev, "rows": base.unattributed}))
+    if not base.scores:
+        result.findings.append(warning(
+            "probe.harness.no_scores",
+            f"{ev} computed no per-token loss through F.cross_entropy or F.nll_loss, so its scores cannot be "
+            "observed; expose them through golfkit_probe_adapter() (docs/probe.md)",
+            **where, evidence={"evaluator": ev}))
+        result.status = {name: "not run: no observable scores" for name in PROBES}
+        return result
+    base2 = runs.get("base2")
+    deterministic = base2 is None or not _changed(base, base2, sorted(base.by_position()))
+    if not deterministic:
+        result.findings.append(warning(
+            "probe.harness.nondeterministic",
+            f"{ev} gives different scores on two identical runs; the comparison probes (causality, document "
+            "isolation, normalization) were skipped",
+            **where, evidence={"evaluator": ev}))
+
+    def record(name: str, found: list[Finding]) -> None:
+        result.findings.extend(found)
+        result.status[name] = "fail" if found else "pass"
+
+    record("coverage", coverage(ev, base, stream, where))
+    if reconcile(base) is None and base.returned is not None:
+        result.findings.append(warning(
+            "probe.harness.unreconciled",
+            f"{ev} returned val_loss {base.returned[0]:.6f}, which is not the mean of the {len(base.scores)} "
+            "per-token losses golfkit saw it compute; it changes scores where golfkit cannot see (a cache or "
+            "mixture?), so its byte total was not checked",
+            **where, evidence={"evaluator": ev, "returned": list(base.returned), "scores": len(base.scores)}))
+        result.status["bytes"] = "not run: val_loss does not follow from the observed scores"
+    else:
+        record("bytes", byte_accounting(ev, base, stream, table, where))
+    record("score_before_update", score_before_update(ev, base, where))
+    record("single_pass", single_pass(ev, base, where))
+    if not deterministic:
+        for name in ("causality", "doc_isolation", "normalization"):
+            result.status[name] = "not run: nondeterministic"
+        return result
+    edited = {t: runs[f"c1_{t}"] for t in plan.causality_positions if f"c1_{t}" in runs}
+    record("causality", causality(ev, base, edited, where))
+    if plan.doc_boundary is None or "doc" not in runs:
+        result.status["doc_isolation"] = "not run: no document boundary in the stream"
+    elif not claims_isolation:
+        result.status["doc_isolation"] = "not run: the record does not claim document-isolated evaluation"
+    elif _updated_before(base, plan.doc_boundary):
+        # test-time training carries what it learned from earlier documents on purpose
+        result.status["doc_isolation"] = "not run: the model is updated before that BOS position is scored"
+    else:
+        record("doc_isolation", document_isolation(ev, base, runs["doc"], plan.doc_boundary, where))
+    if plan.sweep_position is None:
+        result.status["normalization"] = "not run: no vocabulary sweep requested"
+    else:
+        sweep = {v: runs[f"sweep_{v}"] for v in plan.sweep_tokens if f"sweep_{v}" in runs}
+        found, status = normalization(ev, sweep, plan.sweep_position, plan.rows_tokens, plan.vocab_size, where)
+        result.findings.extend(found)
+        result.status["normalization"] = status
+    return result
+
+
+PROBES = ("coverage", "bytes", "causality", "normalization", "score_before_update", "single_pass",
+          "doc_isolation")

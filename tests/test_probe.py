@@ -1,0 +1,302 @@
+"""`golfkit probe`: each defect in a small evaluator module is caught by its probe and no other; the
+reference trainer passes every probe, wrapped or not."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from golfkit.probe.run import ProbeOptions, probe_record
+
+ROOT = Path(__file__).resolve().parents[1]
+TRAINER = ROOT / "templates" / "train_gpt.py"
+
+# A legal evaluator module in the baseline's shape: a one-layer model with document-isolated attention
+# and a smear gate closed at BOS, standard, sliding-window and score-first TTT evaluators.
+BASE = '''
+"""Probe fixture: a tiny evaluator module in the baseline's shape."""
+import glob
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+BOS = 1
+
+
+class Hyperparameters:
+    data_path = os.environ.get("DATA_PATH", ".")
+    val_files = os.path.join(data_path, "fineweb_val_*.bin")
+    vocab_size = int(os.environ.get("VOCAB_SIZE", 64))
+    model_dim = int(os.environ.get("MODEL_DIM", 16))
+    train_seq_len = int(os.environ.get("TRAIN_SEQ_LEN", 32))
+    ttt_chunk_tokens = int(os.environ.get("TTT_CHUNK_TOKENS", 64))
+
+
+def golfkit_probe_adapter():
+    return {"document_isolated": True}
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab_size, model_dim):
+        super().__init__()
+        self.tok_emb = nn.Embedding(vocab_size, model_dim)
+        self.smear = nn.Parameter(torch.zeros(model_dim))
+        self.qkv = nn.Linear(model_dim, 3 * model_dim, bias=False)
+        self.proj = nn.Linear(model_dim, model_dim, bias=False)
+        self.head = nn.Linear(model_dim, vocab_size, bias=False)
+
+    def forward_logits(self, idx):
+        x = self.tok_emb(idx)
+        prev = torch.cat([torch.zeros_like(x[:, :1]), x[:, :-1]], dim=1)
+        gate = (idx != BOS).to(x.dtype)[..., None]
+        x = x + gate * torch.sigmoid(self.smear) * prev
+        q, k, v = self.qkv(F.rms_norm(x, (x.size(-1),))).chunk(3, dim=-1)
+        doc = torch.cumsum((idx == BOS).int(), dim=1)
+        same_doc = doc[:, :, None] == doc[:, None, :]
+        t = torch.arange(idx.size(1))
+        allowed = (t[None, :] <= t[:, None])[None] & same_doc
+        att = (q @ k.transpose(1, 2)) / math.sqrt(q.size(-1))
+        att = att.masked_fill(~allowed, float("-inf")).softmax(-1)
+        x = x + self.proj(att @ v)
+        return self.head(F.rms_norm(x, (x.size(-1),)))
+
+    def forward(self, idx, targets):
+        logits = self.forward_logits(idx)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+
+
+def build_sentencepiece_luts(sp, vocab_size, device):
+    base = np.zeros(vocab_size, np.int16)
+    space = np.zeros(vocab_size, bool)
+    boundary = np.ones(vocab_size, bool)
+    for i in range(sp.vocab_size()):
+        if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
+            continue
+        boundary[i] = False
+        if sp.is_byte(i):
+            base[i] = 1
+            continue
+        piece = sp.id_to_piece(i)
+        if piece.startswith("\\u2581"):
+            space[i] = True
+            piece = piece[1:]
+        base[i] = len(piece.encode())
+    return torch.tensor(base), torch.tensor(space), torch.tensor(boundary)
+
+
+def load_validation_tokens(pattern, seq_len):
+    tokens = np.concatenate([np.fromfile(f, dtype="<u2", offset=1024) for f in sorted(glob.glob(pattern))])
+    usable = (len(tokens) - 1) // seq_len * seq_len
+    return torch.from_numpy(tokens[: usable + 1].astype(np.int64))
+
+
+def _score(model, x, y, first, luts):
+    base, space, boundary = luts
+    logits = model.forward_logits(x)
+    keep = torch.arange(x.size(1))[None, :] >= first[:, None]
+    nll = F.cross_entropy(logits[keep], y[keep], reduction="none")
+    tgt, prev = y[keep], x[keep]
+    nbytes = base[tgt].double() + (space[tgt] & ~boundary[prev]).double()
+    return torch.stack([nll.double().sum(), torch.tensor(float(tgt.numel()), dtype=torch.float64), nbytes.sum()])
+
+
+def _finish(s):
+    return float(s[0] / s[1]), float(s[0] / math.log(2) / s[2])
+
+
+def eval_val(args, model, rank, world_size, device, val_tokens, base_bytes_lut, has_leading_space_lut,
+             is_boundary_token_lut):
+    seq_len = args.train_seq_len
+    n = (val_tokens.numel() - 1) // seq_len
+    luts = (base_bytes_lut, has_leading_space_lut, is_boundary_token_lut)
+    model.eval()
+    with torch.no_grad():
+        x = val_tokens[: n * seq_len].reshape(n, seq_len)
+        y = val_tokens[1 : n * seq_len + 1].reshape(n, seq_len)
+        return _finish(_score(model, x, y, torch.zeros(n, dtype=torch.long), luts))
+
+
+def windows(num_targets, seq_len, stride):
+    out = [(0, 0, min(seq_len, num_targets))]
+    for a in range(seq_len, num_targets, stride):
+        b = min(a + stride, num_targets)
+        out.append((max(0, b - seq_len), a, b))
+    return out
+
+
+def eval_val_sliding(args, model, rank, world_size, device, val_tokens, base_bytes_lut, has_leading_space_lut,
+                     is_boundary_token_lut, stride, batch_seqs=4):
+    luts = (base_bytes_lut, has_leading_space_lut, is_boundary_token_lut)
+    s = torch.zeros(3, dtype=torch.float64)
+    model.eval()
+    with torch.no_grad():
+        for start, a, b in windows(val_tokens.numel() - 1, args.train_seq_len, stride):
+            x, y = val_tokens[start:b][None], val_tokens[start + 1 : b + 1][None]
+            s += _score(model, x, y, torch.tensor([a - start]), luts)
+    return _finish(s)
+
+
+def _score_chunk(model, val_tokens, c0, c1, seq_len, luts):
+    model.eval()
+    s = torch.zeros(3, dtype=torch.float64)
+    with torch.no_grad():
+        for a in range(c0, c1, seq_len):
+            b = min(a + seq_len, c1)
+            start = max(0, b - seq_len)
+            x, y = val_tokens[start:b][None], val_tokens[start + 1 : b + 1][None]
+            s += _score(model, x, y, torch.tensor([a - start]), luts)
+    return s
+
+
+def _train_on(model, opt, val_tokens, c0, c1):
+    model.train()
+    opt.zero_grad()
+    model(val_tokens[c0:c1][None], val_tokens[c0 + 1 : c1 + 1][None]).backward()
+    opt.step()
+
+
+def eval_val_ttt(args, model, rank, world_size, device, val_tokens, base_bytes_lut, has_leading_space_lut,
+                 is_boundary_token_lut):
+    luts = (base_bytes_lut, has_leading_space_lut, is_boundary_token_lut)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    s = torch.zeros(3, dtype=torch.float64)
+    n = val_tokens.numel() - 1
+    for c0 in range(0, n, args.ttt_chunk_tokens):
+        c1 = min(c0 + args.ttt_chunk_tokens, n)
+        s += _score_chunk(model, val_tokens, c0, c1, args.train_seq_len, luts)
+        _train_on(model, opt, val_tokens, c0, c1)
+    return _finish(s)
+'''
+
+# defect -> (line of BASE, replacement, the only finding ids it may raise)
+DEFECTS = {
+    "tail_twice": ("    return out\n", "    out.append(out[-1])\n    return out\n",
+                   {"probe.coverage.double_scored"}),
+    "first_windows_skipped": ("    out = [(0, 0, min(seq_len, num_targets))]",
+                              "    out = [(0, seq_len - stride, min(seq_len, num_targets))]",
+                              {"probe.coverage.skipped"}),
+    "leading_space_twice": ("(space[tgt] & ~boundary[prev]).double()", "2 * (space[tgt] & ~boundary[prev]).double()",
+                            {"probe.bytes.mismatch"}),
+    "cache_keyed_on_target": (
+        "    keep = torch.arange(x.size(1))[None, :] >= first[:, None]\n",
+        ("    keep = torch.arange(x.size(1))[None, :] >= first[:, None]\n"
+        "    upto = torch.arange(x.size(1))[None, :] <= torch.arange(x.size(1))[:, None]\n"
+        "    seen = ((x[:, None, :] == y[:, :, None]) & upto[None]).any(-1, keepdim=True)\n"
+        "    logits = logits.scatter_add(-1, y[..., None], 3.0 * seen.to(logits.dtype))\n"),
+        {"probe.normalization.sum", "probe.normalization.target_dependent"}),
+    "train_before_score": (
+        ("        s += _score_chunk(model, val_tokens, c0, c1, args.train_seq_len, luts)\n"
+        "        _train_on(model, opt, val_tokens, c0, c1)\n"),
+        ("        _train_on(model, opt, val_tokens, c0, c1)\n"
+        "        s += _score_chunk(model, val_tokens, c0, c1, args.train_seq_len, luts)\n"),
+        {"probe.score_before_update.trained_first"}),
+    "smear_across_bos": ("gate = (idx != BOS).to(x.dtype)[..., None]", "gate = torch.ones_like(idx, dtype=x.dtype)[..., None]",
+                         {"probe.doc_isolation.leak"}),
+    "peeks_two_ahead": ("allowed = (t[None, :] <= t[:, None])[None] & same_doc",
+                        "allowed = ((t[None, :] <= t[:, None]) | (t[None, :] == t[:, None] + 2))[None] & same_doc",
+                        {"probe.causality.future_token"}),
+}
+
+EXPECTED_EVALUATORS = {"eval_val", "eval_val_sliding", "eval_val_ttt"}
+
+
+def write_record(folder: Path, source: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "train_gpt.py").write_text(source)
+    return folder
+
+
+def ids(report) -> set[str]:
+    return {f.id for f in report.findings}
+
+
+@pytest.fixture(scope="module")
+def base_report(tmp_path_factory):
+    return probe_record(write_record(tmp_path_factory.mktemp("base"), BASE), ProbeOptions(timeout_s=120))
+
+
+def test_legal_fixture_passes_every_probe(base_report):
+    assert ids(base_report) == set(), [f.message for f in base_report.findings]
+    assert {e.name for e in base_report.evaluators} == EXPECTED_EVALUATORS
+    for ev in base_report.evaluators:
+        assert set(ev.status.values()) == {"pass"} or (
+            ev.name == "eval_val_ttt" and ev.status["doc_isolation"].startswith("not run")), ev.status
+    assert base_report.document_isolation_claim == "golfkit_probe_adapter() says document_isolated"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("defect", sorted(DEFECTS))
+def test_each_defect_is_caught_by_its_probe_only(tmp_path, defect):
+    old, new, allowed = DEFECTS[defect]
+    assert BASE.count(old) == 1, defect
+    report = probe_record(write_record(tmp_path / defect, BASE.replace(old, new)), ProbeOptions(timeout_s=120))
+    found = ids(report)
+    assert found, f"{defect}: no probe fired"
+    assert found <= allowed, f"{defect}: unexpected findings {found - allowed}: " + \
+        "; ".join(f.message for f in report.findings if f.id not in allowed)
+    assert all(f.file == "train_gpt.py" and f.line for f in report.findings)
+
+
+@pytest.mark.slow
+def test_reference_trainer_passes_every_probe(tmp_path):
+    report = probe_record(write_record(tmp_path / "ref", TRAINER.read_text()), ProbeOptions(timeout_s=120))
+    assert report.findings == [], [f.message for f in report.findings]
+    assert {e.name for e in report.evaluators} >= {"eval_val", "eval_val_sliding"}
+    for ev in report.evaluators:
+        assert all(v == "pass" or v.startswith("not run: the record does not claim") for v in ev.status.values())
+    assert report.seconds < 60
+
+
+def test_cli_refuses_without_trust_code(tmp_path):
+    from golfkit.cli import main
+
+    marker = tmp_path / "ran"
+    folder = write_record(tmp_path / "rec", f"open({str(marker)!r}, 'w').write('x')\n")
+    result = CliRunner().invoke(main, ["probe", str(folder)])
+    assert result.exit_code == 2
+    assert "--trust-code" in result.output
+    assert not marker.exists()
+
+
+def test_cli_json_report(tmp_path, base_report):
+    from golfkit.cli import main
+
+    folder = write_record(tmp_path / "rec", BASE.replace(*DEFECTS["leading_space_twice"][:2]))
+    result = CliRunner().invoke(main, ["probe", str(folder), "--trust-code", "--format", "json", "--no-sweep"])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.output)
+    assert {f["id"] for f in data["findings"]} == {"probe.bytes.mismatch"}
+    assert data["seconds"] > 0
+    assert {e["name"] for e in data["evaluators"]} == EXPECTED_EVALUATORS
+
+
+def test_missing_record_is_a_usage_error(tmp_path):
+    from golfkit.cli import main
+
+    result = CliRunner().invoke(main, ["probe", str(tmp_path / "nope"), "--trust-code"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_minified_wrapped_trainer_gives_the_same_results(tmp_path):
+    minify = pytest.importorskip("golfkit.minify.minify")
+    wrap = pytest.importorskip("golfkit.minify.wrap")
+    source = TRAINER.read_text()
+    packed = wrap.best_candidate(minify.minify_source(source).source, codecs=("lzma",)).data
+    (tmp_path / "wrapped").mkdir()
+    (tmp_path / "wrapped" / "train_gpt.py").write_bytes(packed)
+    shutil.copy(TRAINER, write_record(tmp_path / "plain", "") / "train_gpt.py")
+    options = ProbeOptions(timeout_s=120, sweep=False)
+    plain, wrapped = probe_record(tmp_path / "plain", options), probe_record(tmp_path / "wrapped", options)
+    assert wrapped.wrapper_layers
+    assert [f.to_json() for f in wrapped.findings] == [f.to_json() for f in plain.findings]
+    assert [(e.name, e.status) for e in wrapped.evaluators] == [(e.name, e.status) for e in plain.evaluators]

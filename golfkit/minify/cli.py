@@ -121,7 +121,7 @@ def _check(path: Path, original: Path | None, as_json: bool) -> None:
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), help="Write the decoded source here.")
-@click.option("--max-output", type=int, default=_MAX_OUTPUT, show_default=True,
+@click.option("--max-output", type=click.IntRange(min=1), default=_MAX_OUTPUT, show_default=True,
               help="Refuse payloads that decompress to more bytes than this.")
 def unwrap(file: Path, out: Path | None, max_output: int) -> None:
     """Print the decoded source of a self-extracting wrapper, without running it."""

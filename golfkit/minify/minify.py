@@ -205,6 +205,8 @@ def _hide_safe_calls(source: str, tree: ast.Module) -> tuple[str, dict[str, str]
     # Edit right to left so earlier offsets stay valid; ast offsets count UTF-8 bytes.
     for node, placeholder in sorted(sites, key=lambda s: (s[0].lineno, s[0].col_offset), reverse=True):
         raw = lines[node.lineno - 1].encode("utf-8")
+        if raw[node.col_offset:node.end_col_offset] != node.id.encode():
+            return source, {}  # positions we cannot trust (inside some f-strings): leave it all alone
         raw = raw[:node.col_offset] + placeholder.encode() + raw[node.end_col_offset:]
         lines[node.lineno - 1] = raw.decode("utf-8")
     return "".join(lines), {p: n for n, p in _PLACEHOLDERS.items() if any(s[1] == p for s in sites)}

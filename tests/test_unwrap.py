@@ -77,6 +77,13 @@ def test_every_compressor_under_base64_and_latin1(module, call, blob, step):
     assert found is not None and found.source == PROGRAM and found.layers == (f"latin-1+{step}",)
 
 
+def test_compile_and_dunder_import_shapes():
+    blob = b85(zlib.compress(PROGRAM.encode()))
+    wrapper = f'exec(compile(__import__("zlib").decompress(__import__("base64").b85decode("{blob}")),"t","exec"))\n'
+    found = unwrap_source(wrapper)
+    assert found is not None and found.source == PROGRAM and found.layers == ("base85+zlib",)
+
+
 def test_decompressor_object_and_bytes_conversion():
     blob = zlib.compress(PROGRAM.encode())
     wrapper = f'import zlib\nexec(str(zlib.decompressobj().decompress(bytes({latin1_literal(blob)}, "latin-1")), "utf-8"))\n'

@@ -1,0 +1,205 @@
+"""Read the artifacts real records ship (FIELD.md section 5), as data only.
+
+Layers are peeled until a known payload appears: zstd, zlib, xz, .lzma, raw LZMA2 or brotli
+compression (each bounded), a b"BSHF" byte shuffle, then either a golfkit container or a
+torch.save zip loaded with `weights_only=True`. Payload formats: the baseline's
+`int8_clean_per_row_v1` dict, `{"w": {name.q, name.scale, name}, "m": {name: meta}}`, or a plain
+state dict.
+"""
+
+from __future__ import annotations
+
+import io
+import lzma
+import math
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from golfkit.artifact.codecs import byte_unshuffle
+from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT, ZSTD_MAGIC, decompress
+from golfkit.artifact.container import MAGIC, Artifact, decode_container
+from golfkit.errors import GolfkitError
+
+BSHF = b"BSHF"
+XZ_MAGIC = b"\xfd7zXZ\x00"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+@dataclass
+class StoredTensor:
+    """One tensor as a record stores it: its scheme label and the arrays that hold it."""
+
+    name: str
+    shape: tuple[int, ...]
+    scheme: str
+    parts: dict[str, torch.Tensor]
+
+
+@dataclass
+class RecordArtifact:
+    path: str
+    file_bytes: int
+    layers: list[str]  # outermost first, e.g. ["brotli", "bshf/2"]
+    format: str
+    payload: bytes  # what the last layer produced (torch zip or golfkit container)
+    tensors: list[StoredTensor] = field(default_factory=list)
+    container: Artifact | None = None
+
+
+def read_record_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT) -> RecordArtifact:
+    """Peel compression and shuffle layers of `path` and parse the payload, never running code."""
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise GolfkitError(f"{path}: cannot read artifact ({exc.strerror})") from None
+    where, layers, data = str(path), [], blob
+    for _ in range(4):
+        if data[:7] == MAGIC:
+            art = decode_container(data, where)
+            tensors = [StoredTensor(t.name, t.shape, t.scheme, t.parts) for t in art.tensors]
+            return RecordArtifact(where, len(blob), layers, f"golfkit container v{data[7]}", data, tensors, art)
+        if data[:4] == ZIP_MAGIC:
+            fmt, tensors = parse_torch_payload(load_weights_only(data, where), where)
+            return RecordArtifact(where, len(blob), layers, fmt, data, tensors)
+        if data[:4] == BSHF:
+            if len(data) < 5 or not 1 <= data[4] <= 64:
+                raise GolfkitError(f"{where}: BSHF header with a bad stride; corrupt artifact")
+            layers.append(f"bshf/{data[4]}")
+            data = byte_unshuffle(data[5:], data[4])
+            continue
+        name, data = _decompress_any(data, max_output, where)
+        layers.append(name)
+    raise GolfkitError(f"{where}: more than 4 layers of compression; not an artifact golfkit knows")
+
+
+def _decompress_any(data: bytes, max_output: int, where: str) -> tuple[str, bytes]:
+    if data[:4] == ZSTD_MAGIC:
+        return "zstd", decompress(data, max_output, where)
+    if len(data) >= 2 and data[0] == 0x78 and (data[0] * 256 + data[1]) % 31 == 0:
+        return "zlib", decompress(data, max_output, where)
+    if data[:6] == XZ_MAGIC:
+        return "xz", _lzma_bounded(data, lzma.FORMAT_XZ, None, max_output, where)
+    attempts: list[tuple[str, Any]] = [
+        ("lzma", lambda: _lzma_bounded(data, lzma.FORMAT_ALONE, None, max_output, where)),
+        ("brotli", lambda: _brotli_bounded(data, max_output, where)),
+        ("lzma2-raw", lambda: _lzma_bounded(data, lzma.FORMAT_RAW, [{"id": lzma.FILTER_LZMA2}], max_output, where)),
+    ]
+    for name, attempt in attempts:
+        try:
+            out = attempt()
+        except _NotThis:
+            continue
+        if out[:4] in (ZIP_MAGIC, BSHF) or out[:7] == MAGIC:
+            return name, out
+    raise GolfkitError(
+        f"{where}: not a compressed artifact golfkit knows (first bytes {data[:8].hex()}); "
+        "expected zstd, zlib, xz, lzma, brotli, a BSHF shuffle, a torch.save zip or a golfkit container"
+    )
+
+
+class _NotThis(Exception):
+    """This decompressor does not fit the data (try the next one)."""
+
+
+def _lzma_bounded(data: bytes, fmt: int, filters: Any, max_output: int, where: str) -> bytes:
+    try:
+        d = lzma.LZMADecompressor(format=fmt, filters=filters)
+        out = d.decompress(data, max_length=max_output)
+    except lzma.LZMAError:
+        if fmt == lzma.FORMAT_XZ:
+            raise GolfkitError(f"{where}: corrupt xz data; re-copy the file") from None
+        raise _NotThis from None
+    if not d.eof and d.needs_input is False:
+        raise GolfkitError(f"{where}: decompresses to more than {max_output:,} bytes; refusing")
+    return out
+
+
+def _brotli_bounded(data: bytes, max_output: int, where: str) -> bytes:
+    try:
+        import brotli
+    except ImportError:
+        raise _NotThis from None
+    try:
+        d = brotli.Decompressor()
+        out = d.process(data, output_buffer_limit=max_output)
+    except brotli.error:
+        raise _NotThis from None
+    if len(out) >= max_output and not d.is_finished():
+        raise GolfkitError(f"{where}: decompresses to more than {max_output:,} bytes; refusing")
+    if not d.is_finished():
+        raise _NotThis
+    return out
+
+
+def load_weights_only(data: bytes, where: str) -> Any:
+    """torch.load with weights_only=True; a pickle that needs code is refused, not run."""
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        detail = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else ""
+        raise GolfkitError(f"{where}: the pickle needs code to load ({detail}); golfkit loads weights only") from None
+    except (RuntimeError, EOFError, ValueError) as exc:
+        raise GolfkitError(f"{where}: not a readable torch.save payload ({str(exc).splitlines()[0][:160]})") from None
+
+
+def parse_torch_payload(obj: Any, where: str) -> tuple[str, list[StoredTensor]]:
+    """Recognise the record formats; returns (format name, stored tensors)."""
+    if isinstance(obj, dict) and obj.get("__quant_format__") is not None:
+        return str(obj["__quant_format__"]), _baseline_format(obj, where)
+    if isinstance(obj, dict) and set(obj) >= {"w", "m"} and isinstance(obj["w"], dict):
+        return "w/m dict", _wm_format(obj["w"], obj["m"] if isinstance(obj["m"], dict) else {}, where)
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return "state dict", [StoredTensor(k, tuple(v.shape), _float_label(v), {"data": v}) for k, v in obj.items()]
+    raise GolfkitError(f"{where}: unknown payload ({type(obj).__name__} with keys {list(obj)[:5] if isinstance(obj, dict) else '-'})")
+
+
+def _float_label(t: torch.Tensor) -> str:
+    return {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}.get(t.dtype, str(t.dtype).removeprefix("torch."))
+
+
+def int_label(q: torch.Tensor, scale: torch.Tensor, declared: str | None = None) -> str:
+    """"int6_row" etc.: bits from the record's own meta when given, else from max |q|."""
+    if declared and declared.startswith("int") and declared[3:].isdigit():
+        bits = int(declared[3:])
+    else:
+        peak = int(q.abs().max()) if q.numel() else 0
+        bits = max(2, math.ceil(math.log2(peak + 1)) + 1)
+    return f"int{bits}_{'row' if scale.dim() > 0 else 'tensor'}"
+
+
+def _baseline_format(obj: dict, where: str) -> list[StoredTensor]:
+    try:
+        quantized, scales, passthrough = obj["quantized"], obj["scales"], obj.get("passthrough", {})
+        out = []
+        for name, q in quantized.items():
+            s = scales[name]
+            if not isinstance(q, torch.Tensor) or not isinstance(s, torch.Tensor):
+                raise TypeError(name)
+            out.append(StoredTensor(name, tuple(q.shape), int_label(q, s, "int8"), {"q": q, "scale": s}))
+        for name, t in passthrough.items():
+            out.append(StoredTensor(name, tuple(t.shape), _float_label(t), {"data": t}))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise GolfkitError(f"{where}: malformed {obj['__quant_format__']} payload (entry {exc})") from None
+    return out
+
+
+def _wm_format(w: dict, m: dict, where: str) -> list[StoredTensor]:
+    out = []
+    for key, t in w.items():
+        if not isinstance(t, torch.Tensor):
+            raise GolfkitError(f"{where}: w/m payload entry {key!r} is not a tensor")
+        if key.endswith(".scale") and key[: -len(".scale")] + ".q" in w:
+            continue
+        if key.endswith(".q") and key[: -2] + ".scale" in w:
+            name, s = key[:-2], w[key[:-2] + ".scale"]
+            meta = m.get(name)
+            declared = meta.get("type") if isinstance(meta, dict) else None
+            out.append(StoredTensor(name, tuple(t.shape), int_label(t, s, declared), {"q": t, "scale": s}))
+        else:
+            out.append(StoredTensor(key, tuple(t.shape), _float_label(t), {"data": t}))
+    return out

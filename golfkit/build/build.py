@@ -1,0 +1,166 @@
+"""Build an artifact: quantize by scheme, code the parts, compress, prove the round trip, write.
+
+Everything is done in memory first; the file appears (atomically) only after the decoded bytes
+have been compared with what was meant to be stored, and only if the total fits the cap.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import zstandard
+
+from golfkit.artifact.compress import compress, decompress
+from golfkit.artifact.container import Artifact, decode_container, encode_container
+from golfkit.build import budget as budget_mod
+from golfkit.build.budget import CAP, Budget
+from golfkit.build.loader import emit_loader
+from golfkit.build.pack import CodecSpec, assign_codings, outer_codec, parse_codec
+from golfkit.build.policy import MIN_NUMEL, Assignment, Rule, assign
+from golfkit.build.schemes import quantize
+from golfkit.errors import GolfkitError
+
+
+@dataclass
+class Built:
+    """An artifact built in memory: the file's bytes, what went in, and its budget."""
+
+    artifact: Artifact
+    assignments: list[Assignment]
+    blob: bytes
+    outer: str
+    budget: Budget
+    errors: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> rel_rms, max_abs
+    loader: str = ""
+
+
+def quantize_state(
+    state: dict[str, torch.Tensor], rules: list[Rule], meta: dict[str, Any] | None = None, min_numel: int = MIN_NUMEL
+) -> tuple[Artifact, list[Assignment]]:
+    """Apply the rules' schemes to every tensor; returns the artifact (no codings yet)."""
+    assignments = assign(state, rules, min_numel)
+    records = [quantize(a.name, state[a.name], a.scheme) for a in assignments]
+    return Artifact(meta=dict(meta or {}), tensors=records), assignments
+
+
+def error_stats(original: torch.Tensor, restored: torch.Tensor) -> dict[str, float]:
+    """Relative RMS and max absolute error of `restored` against `original`."""
+    a, b = original.detach().float().reshape(-1), restored.detach().float().reshape(-1)
+    if a.numel() == 0:
+        return {"rel_rms": 0.0, "max_abs": 0.0}
+    diff = a - b
+    norm = float(a.norm())
+    return {"rel_rms": float(diff.norm()) / norm if norm else float(diff.norm()), "max_abs": float(diff.abs().max())}
+
+
+def check_round_trip(blob: bytes, artifact: Artifact, state: dict[str, torch.Tensor], where: str) -> dict[str, dict[str, float]]:
+    """Decode `blob` and compare every stored part exactly; returns error stats per tensor."""
+    decoded = decode_container(decompress(blob, where=where), where=where)
+    if [t.name for t in decoded.tensors] != [t.name for t in artifact.tensors]:
+        raise GolfkitError(f"{where}: round trip lost or reordered tensors; this is a golfkit bug, please report it")
+    stats = {}
+    for want, got in zip(artifact.tensors, decoded.tensors):
+        for role, t in want.parts.items():
+            g = got.parts[role]
+            if g.dtype != t.dtype or g.shape != t.shape or not torch.equal(_bits(g), _bits(t)):
+                raise GolfkitError(
+                    f"{where}: tensor {want.name!r} part {role!r} does not decode to the values written; "
+                    "nothing was written (please report this golfkit bug)"
+                )
+        stats[want.name] = error_stats(state[want.name].float(), got.dequantize().float())
+    return stats
+
+
+def build_in_memory(
+    state: dict[str, torch.Tensor],
+    rules: list[Rule],
+    codec: CodecSpec | str = "best",
+    meta: dict[str, Any] | None = None,
+    min_numel: int = MIN_NUMEL,
+    where: str = "artifact",
+) -> Built:
+    """Quantize, code, compress and prove the round trip; nothing touches the disk."""
+    spec = parse_codec(codec) if isinstance(codec, str) else codec
+    artifact, assignments = quantize_state(state, rules, meta, min_numel)
+    assign_codings(artifact, spec)
+    outer = outer_codec(spec)
+    container = encode_container(artifact)
+    blob = compress(container, outer)
+    errors = check_round_trip(blob, artifact, state, where)
+    rel = {k: v["rel_rms"] for k, v in errors.items()}
+    cost = budget_mod.container_costs(container, len(blob), _estimator(outer), rel)
+    cost.info["outer codec"] = outer
+    loader = emit_loader(artifact, outer)
+    cost.loader_bytes = len(loader.encode())
+    return Built(artifact, assignments, blob, outer, cost, errors, loader)
+
+
+def _estimator(outer: str):
+    if outer == "zstd":
+        cctx = zstandard.ZstdCompressor(level=9)
+        return lambda raw: len(cctx.compress(raw))
+    return lambda raw: len(compress(raw, outer, 6))
+
+
+def code_bytes(path: str | Path, minified: bool) -> tuple[int, str]:
+    """Bytes the code costs: as shipped, or as `golfkit minify` would pack it."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise GolfkitError(f"{path}: cannot read code file ({exc.strerror})") from None
+    if not minified:
+        return len(data), f"{path} (as shipped)"
+    try:
+        from golfkit.minify.minify import minify_source
+        from golfkit.minify.wrap import best_candidate
+    except ImportError as exc:
+        raise GolfkitError(f"golfkit minify is not available here ({exc}); drop --minified") from None
+    source = data.decode("utf-8")
+    packed = best_candidate(minify_source(source, str(path)).source)
+    return packed.size, f"{path} (as golfkit minify packs it: {packed.name})"
+
+
+def account_code(built: Built, code: str | Path | None, minified: bool = False, cap: int = CAP) -> None:
+    """Fill in code bytes; the loader is not counted again when the code already contains it."""
+    b = built.budget
+    b.cap = cap
+    if code is not None:
+        b.code_bytes, b.code_label = code_bytes(code, minified)
+        if built.loader.split("\n", 1)[1] in Path(code).read_text(encoding="utf-8", errors="replace"):
+            b.loader_bytes = 0
+
+
+def write_atomic(path: str | Path, blob: bytes, force: bool) -> None:
+    """Write `blob` to `path` via a temporary file and a rename; never clobber without `force`."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise GolfkitError(f"{path}: already exists; pass --force to overwrite")
+    if not path.parent.is_dir():
+        raise GolfkitError(f"{path.parent}: no such directory for the artifact")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_cap(b: Budget) -> None:
+    if b.headroom < 0:
+        raise GolfkitError(
+            f"the submission would be {b.total:,} bytes, {-b.headroom:,} over the {b.cap:,} cap "
+            "(nothing written); use fewer bits (--scheme '*=int6_row'), --codec best, or a smaller model"
+        )
+
+
+def _bits(t: torch.Tensor) -> torch.Tensor:
+    """The raw bytes of a tensor, so that -0.0 and NaN compare exactly."""
+    return t.detach().contiguous().reshape(-1).view(torch.uint8)

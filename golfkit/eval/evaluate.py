@@ -1,0 +1,187 @@
+"""The evaluation loop: batched windows, scored suffix only, sums all-reduced across ranks.
+
+Windows of the same shape are stacked into batches of about `batch_tokens` input tokens. Only the
+last `scored` positions of each window go through the final norm, the head and the loss. Under
+`torchrun` each rank takes every world_size-th window of each shape and the three sums (loss,
+targets, bytes) are all-reduced, so the result does not depend on the number of ranks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from golfkit.eval.model import GPT
+from golfkit.eval.token_bytes import TokenByteTable
+from golfkit.eval.windows import Window
+
+# (inputs [B, T] int64, targets [B, S] int64) -> per-target loss in nats [B, S], float32 or wider
+NllFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+DEFAULT_BATCH_TOKENS = 32_768
+CPU = torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Sums over every scored target, and the metrics they give."""
+
+    mode: str  # "standard" or "sliding"
+    seq_len: int
+    stride: int
+    loss_sum: float  # nats
+    tokens: int
+    bytes: int
+    wall_s: float
+
+    @property
+    def val_loss(self) -> float:
+        return self.loss_sum / self.tokens
+
+    @property
+    def val_bpb(self) -> float:
+        return self.loss_sum / math.log(2) / self.bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mode": self.mode, "seq_len": self.seq_len, "stride": self.stride, "val_loss": self.val_loss,
+                "val_bpb": self.val_bpb, "loss_sum": self.loss_sum, "tokens": self.tokens, "bytes": self.bytes,
+                "wall_s": self.wall_s}
+
+
+@dataclass(frozen=True)
+class Dist:
+    """Where this process stands in a (possibly single-process) run."""
+
+    rank: int = 0
+    world_size: int = 1
+    device: torch.device = CPU
+
+    @property
+    def active(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: str | None = None) -> Dist:
+    """Join the process group that `torchrun` describes in the environment (nccl on CUDA, gloo on CPU).
+
+    Without torchrun (WORLD_SIZE unset or 1) this is a single process on `device` (default: CUDA if present).
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    if use_cuda:
+        dev = torch.device("cuda", local) if world > 1 else torch.device(device or "cuda")
+        torch.cuda.set_device(dev)
+    else:
+        dev = torch.device("cpu")
+    if world > 1 and not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="nccl" if use_cuda else "gloo", device_id=dev if use_cuda else None)
+    return Dist(rank, world, dev)
+
+
+def model_nll(model: GPT, device: torch.device, compile: bool = False) -> NllFn:
+    """Per-target loss of golfkit's own model: only the scored suffix reaches the head and the loss.
+
+    On CUDA the body runs under bf16 autocast (as the challenge's trainers evaluate); on CPU in float32.
+    """
+    hidden = torch.compile(model.hidden, dynamic=False) if compile else model.hidden
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+
+    def nll(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        with autocast:
+            h = hidden(inputs)[:, -targets.size(1):]
+            logits = model.logits(h)
+        return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none").view_as(targets)
+
+    return nll
+
+
+def batches(windows: list[Window], batch_tokens: int, rank: int = 0, world_size: int = 1) -> Iterator[list[Window]]:
+    """This rank's windows, grouped by shape (length, scored) and cut into batches of ~batch_tokens inputs."""
+    groups: dict[tuple[int, int], list[Window]] = {}
+    for w in windows:
+        groups.setdefault((w.length, w.scored), []).append(w)
+    for (length, _), group in groups.items():
+        mine = group[rank::world_size]
+        size = max(1, batch_tokens // length)
+        for i in range(0, len(mine), size):
+            yield mine[i : i + size]
+
+
+def evaluate(
+    stream: np.ndarray,
+    table: TokenByteTable,
+    windows: list[Window],
+    nll: NllFn,
+    *,
+    mode: str,
+    seq_len: int,
+    stride: int,
+    dist: Dist | None = None,
+    batch_tokens: int = DEFAULT_BATCH_TOKENS,
+    progress: bool | None = None,
+) -> EvalResult:
+    """Score `windows` over the token `stream` and return the summed loss, targets and bytes.
+
+    `stream` is the trimmed validation stream (N tokens, N - 1 targets); bytes come from `table`.
+    """
+    dist = dist or Dist()
+    t0 = time.perf_counter()
+    cum_bytes = np.concatenate(([0], np.cumsum(table.target_bytes(stream))))
+    tokens_t = torch.from_numpy(np.asarray(stream, dtype=np.int64)).to(dist.device)
+    mine = list(batches(windows, batch_tokens, dist.rank, dist.world_size))
+    bar = Progress(sum(len(b) for b in mine), enabled=progress if progress is not None else dist.rank == 0)
+    loss_sum, n_tokens, n_bytes = 0.0, 0, 0
+    with torch.inference_mode():
+        for batch in mine:
+            length, scored = batch[0].length, batch[0].scored
+            starts = torch.tensor([w.start for w in batch], device=dist.device)
+            idx = starts[:, None] + torch.arange(length + 1, device=dist.device)
+            seqs = tokens_t[idx]
+            inputs, targets = seqs[:, :-1], seqs[:, -scored:]
+            loss_sum += nll(inputs, targets).double().sum().item()
+            n_tokens += scored * len(batch)
+            n_bytes += int(sum(cum_bytes[w.end] - cum_bytes[w.score_from] for w in batch))
+            bar.update(len(batch), n_tokens)
+    bar.close()
+    wall = time.perf_counter() - t0
+    if dist.active:
+        sums = torch.tensor([loss_sum, n_tokens, n_bytes, wall], dtype=torch.float64, device=dist.device)
+        torch.distributed.all_reduce(sums[:3])
+        torch.distributed.all_reduce(sums[3:], op=torch.distributed.ReduceOp.MAX)
+        loss_sum, n_tokens, n_bytes, wall = sums[0].item(), round(sums[1].item()), round(sums[2].item()), sums[3].item()
+    return EvalResult(mode, seq_len, stride, loss_sum, n_tokens, n_bytes, wall)
+
+
+class Progress:
+    """A one-line progress bar on a terminal (stderr); silent when stderr is not a terminal."""
+
+    def __init__(self, total: int, enabled: bool = True):
+        self.total, self.done = total, 0
+        self.enabled = enabled and sys.stderr.isatty()
+        self.t0 = time.perf_counter()
+
+    def update(self, n: int, tokens: int) -> None:
+        self.done += n
+        if self.enabled:
+            rate = tokens / max(time.perf_counter() - self.t0, 1e-9)
+            width = 30
+            fill = width * self.done // max(self.total, 1)
+            sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} windows {rate:,.0f} tok/s")
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\n")
+            sys.stderr.flush()

@@ -1,0 +1,126 @@
+"""Files -> evaluation inputs, with errors a person can act on.
+
+Artifacts are read through golfkit's container (bounded decompression, no pickle); the model is
+rebuilt from the header's `meta.model` (or flags) and every tensor name and shape is checked
+before loading. Shards are checked against the vocabulary, and the tokenizer against the shards.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sentencepiece as spm
+import torch
+
+from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT
+from golfkit.artifact.container import Artifact, read_artifact
+from golfkit.data.shards import load_tokens, shard_paths
+from golfkit.data.tokenizer import load_tokenizer
+from golfkit.errors import GolfkitError
+from golfkit.eval.model import GPT, ModelConfig
+
+# Documents decoded and re-encoded to check that a tokenizer produced the shards.
+TOKENIZER_SAMPLE_DOCS = 64
+
+
+def model_config(artifact: Artifact, overrides: dict[str, Any] | None = None, where: str = "artifact") -> ModelConfig:
+    """The architecture from the header's `meta.model`, with `overrides` (flags) taking precedence."""
+    header = artifact.meta.get("model")
+    if header is not None and not isinstance(header, dict):
+        raise GolfkitError(f"{where}: meta.model is not an object")
+    merged = {**(header or {}), **{k: v for k, v in (overrides or {}).items() if v is not None}}
+    if not merged:
+        raise GolfkitError(
+            f"{where}: the header has no meta.model; pass the architecture as flags "
+            "(--vocab-size, --num-layers, --model-dim, --num-heads, --num-kv-heads, --mlp-mult)"
+        )
+    return ModelConfig.from_dict(merged, where=f"{where}: model config")
+
+
+def build_model(artifact: Artifact, config: ModelConfig, device: torch.device, where: str = "artifact") -> GPT:
+    """golfkit's model with the artifact's (dequantized) weights, in float32, in eval mode."""
+    with torch.device("meta"):
+        skeleton = GPT(config)
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    got = {t.name: tuple(t.shape) for t in artifact.tensors}
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(got) if expected[k] != got[k])
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {_few(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {_few(unexpected)}")
+        if wrong:
+            parts.append("shape " + ", ".join(f"{k} {list(got[k])} != {list(expected[k])}" for k in wrong[:3]))
+        raise GolfkitError(
+            f"{where}: tensors do not fit the {config.num_layers}-layer, {config.model_dim}-wide model in its header "
+            f"({'; '.join(parts)}); check meta.model or the flags, or use --trust-code for another architecture"
+        )
+    model = GPT(config)
+    state = {k: v.float() for k, v in artifact.state_dict().items()}
+    bad = [k for k, v in state.items() if not torch.isfinite(v).all()]
+    if bad:
+        raise GolfkitError(f"{where}: tensor {bad[0]} holds NaN or infinite values; the artifact is corrupt")
+    model.load_state_dict(state)
+    return model.to(device).eval()
+
+
+def load_model(path: str | Path, overrides: dict[str, Any] | None = None, device: torch.device | str = "cpu",
+               max_output: int = DEFAULT_MAX_OUTPUT) -> tuple[GPT, Artifact]:
+    """Read an artifact file and rebuild golfkit's model from it."""
+    artifact = read_artifact(path, max_output=max_output)
+    config = model_config(artifact, overrides, where=str(path))
+    return build_model(artifact, config, torch.device(device), where=str(path)), artifact
+
+
+def load_stream(data: str | Path, vocab_size: int) -> np.ndarray:
+    """All validation tokens under `data` (a folder of fineweb_val_*.bin or a glob), checked against the vocabulary."""
+    paths = shard_paths(data, "val")
+    stream = load_tokens(data, "val")
+    if stream.size and int(stream.max()) >= vocab_size:
+        offender = next(p for p in paths if load_tokens(p).max() >= vocab_size)
+        raise GolfkitError(
+            f"{offender}: token id {int(stream.max())} is outside the model's vocabulary of {vocab_size}; "
+            "these shards were made with another tokenizer (use the matching data variant)"
+        )
+    return stream
+
+
+def load_matching_tokenizer(path: str | Path, vocab_size: int, stream: np.ndarray) -> spm.SentencePieceProcessor:
+    """Load the tokenizer and check that it has the model's vocabulary and produced `stream`.
+
+    The check decodes up to 64 documents ([BOS] + tokens) and re-encodes them: the tokenizer that made
+    the shards gives the same ids back; another one with the same vocabulary size almost never does.
+    """
+    sp = load_tokenizer(path, vocab_size)
+    docs = _documents(stream, sp.bos_id(), TOKENIZER_SAMPLE_DOCS)
+    if docs:
+        same = sum(sp.encode(sp.decode(d)) == d for d in docs)
+        if same * 2 < len(docs):
+            raise GolfkitError(
+                f"{path}: re-encoding the decoded validation text gives the shards' ids back for only {same} of "
+                f"{len(docs)} documents; this tokenizer did not make these shards (use the one shipped with the data)"
+            )
+    return sp
+
+
+def _documents(stream: np.ndarray, bos: int, limit: int) -> list[list[int]]:
+    if bos < 0:
+        return []
+    starts = np.flatnonzero(stream[: 1 << 20] == bos)
+    out = []
+    for a, b in itertools.pairwise(starts):
+        if b - a > 1:
+            out.append(stream[a + 1 : b].astype(np.int64).tolist())
+        if len(out) == limit:
+            break
+    return out
+
+
+def _few(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")

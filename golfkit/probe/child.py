@@ -357,8 +357,8 @@ def build_model(torch, module, args, adapter):
         raise ProbeSetupError("no_model", "the script defines no GPT class; add golfkit_probe_adapter() "
                               "returning {'build_model': ...} (docs/probe.md)")
     kwargs, missing = {}, []
-    for pname, p in inspect.signature(cls.__init__).parameters.items():
-        if pname == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+    for pname, p in inspect.signature(cls).parameters.items():  # without self, whatever it is called
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         if args is not None and hasattr(args, pname):
             kwargs[pname] = getattr(args, pname)

@@ -60,6 +60,8 @@ CONFIG = {
     "EVAL_STRIDE": "64",
     "QUANT_MIN_NUMEL": "4096",
     "COMPRESSOR": "zstd",
+    # One thread: on a busy machine, two OpenMP threads per run spin against each other and crawl.
+    "OMP_NUM_THREADS": "1",
 }
 RECORD_FILES_MAX_BYTES = 3_000_000
 

@@ -302,10 +302,21 @@ def test_cli_json_report(tmp_path, base_report):
     folder = write_record(tmp_path / "rec", BASE.replace(*DEFECTS["leading_space_twice"][:2]))
     result = CliRunner().invoke(main, ["probe", str(folder), "--trust-code", "--format", "json", "--no-sweep"])
     assert result.exit_code == 1, result.output
-    data = json.loads(result.output)
-    assert {f["id"] for f in data["findings"]} == {"probe.bytes.mismatch"}
-    assert data["seconds"] > 0
-    assert {e["name"] for e in data["evaluators"]} == EXPECTED_EVALUATORS
+    (record,) = json.loads(result.output)["records"]
+    assert record["verdict"] == "fail"
+    assert {f["id"] for f in record["findings"]} == {"probe.bytes.mismatch", "probe.summary"}
+    probe = record["measured"]["probe"]
+    assert probe["seconds"] > 0
+    assert {e["name"] for e in probe["evaluators"]} == EXPECTED_EVALUATORS
+    assert all(e["status"]["bytes"] == "fail" for e in probe["evaluators"])
+
+
+def test_text_report_names_the_time_and_each_finding(base_report):
+    from golfkit.probe.report import render
+
+    text = render(base_report, "text")
+    assert "PASS" in text and "[probe.summary] probes took" in text
+    assert "eval_val_ttt: 7 pass" in text
 
 
 def test_missing_record_is_a_usage_error(tmp_path):
@@ -316,3 +327,26 @@ def test_missing_record_is_a_usage_error(tmp_path):
     assert "Traceback" not in result.output
 
 
+
+
+def test_verify_extra_check_reports_probe_findings(tmp_path):
+    from golfkit.probe.check import make_probe_check
+    from golfkit.verify.api import verify_record
+    from golfkit.verify.record import read_record
+
+    folder = write_record(tmp_path / "rec", BASE.replace(*DEFECTS["tail_twice"][:2]))
+    check = make_probe_check(ProbeOptions(sweep=False, only=("eval_val_sliding",)))
+    report = verify_record(read_record(folder), extra_checks=[check])
+    found = {f.id for f in report.findings}
+    assert {"probe.coverage.double_scored", "probe.summary"} <= found
+    assert not any(i.startswith("probe.") and i not in {"probe.coverage.double_scored", "probe.summary"}
+                   for i in found)
+    assert report.verdict == "fail"
+
+
+def test_isolation_claim_comes_from_the_script_or_the_record_text():
+    from golfkit.probe.run import isolation_claim
+
+    assert isolation_claim("y = flash_attn_varlen_func(q, k, v, cu_seqlens_q=cu)", []) is not None
+    assert isolation_claim("x = 1", ["We evaluate with document-isolated attention."]) is not None
+    assert isolation_claim("x = 1", ["Sliding window eval, stride 64."]) is None

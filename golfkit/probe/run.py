@@ -104,10 +104,8 @@ def isolation_claim(program: str, texts: list[str]) -> str | None:
 def probe_record(record: str | Path, options: ProbeOptions | None = None) -> ProbeReport:
     """Probe the evaluation code of a record folder (or of one script). Runs the record's code: call only
     when the user trusts it (`--trust-code`)."""
-    options = options or ProbeOptions()
     record = Path(record)
     script = find_script(record)
-    folder = script.parent
     try:
         raw = script.read_bytes()
     except OSError as exc:
@@ -115,8 +113,17 @@ def probe_record(record: str | Path, options: ProbeOptions | None = None) -> Pro
     text = decode_source(raw, str(script))
     unwrapped = unwrap_source(text)
     program = unwrapped.source if unwrapped is not None else text
-    texts = [_read_text(folder / n) for n in ("README.md", "submission.json")]
-    claim = isolation_claim(program, [t for t in texts if t])
+    texts = [_read_text(script.parent / n) for n in ("README.md", "submission.json")]
+    return probe_program(script.parent, script.name, program, unwrapped.layers if unwrapped else (),
+                         [t for t in texts if t], options, str(record))
+
+
+def probe_program(folder: Path, script_name: str, program: str, wrapper_layers: tuple[str, ...],
+                  texts: list[str], options: ProbeOptions | None = None, label: str | None = None) -> ProbeReport:
+    """Probe `program` (the decoded script) as if it were `folder/script_name`. `texts` (README,
+    submission.json) are searched for a claim of document-isolated evaluation."""
+    options = options or ProbeOptions()
+    claim = isolation_claim(program, texts)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="golfkit-probe-") as tmp:
         work = Path(tmp)
@@ -138,13 +145,12 @@ def probe_record(record: str | Path, options: ProbeOptions | None = None) -> Pro
         }
         env = probe_env(data, plan.vocab_size, plan.seq_len, plan.stride)
         box = run_child(request, work, env, options.timeout_s, options.memory_mb)
-    report = ProbeReport(str(record), script.name, [],
-                         wrapper_layers=unwrapped.layers if unwrapped is not None else (),
+    report = ProbeReport(label or str(folder), script_name, [], wrapper_layers=wrapper_layers,
                          document_isolation_claim=claim)
     report.sandbox = {"status": box.status, "seconds": round(box.seconds, 3), "returncode": box.returncode,
                       "network_namespace": box.isolated_network, "memory_mb": options.memory_mb,
                       "timeout_s": options.timeout_s}
-    report.findings.extend(_sandbox_findings(box, script.name, options))
+    report.findings.extend(_sandbox_findings(box, script_name, options))
     if box.status == "ok" and box.result is not None:
         result = box.result
         if result.get("document_isolated") is not None:  # the adapter's word beats the heuristics
@@ -154,10 +160,10 @@ def probe_record(record: str | Path, options: ProbeOptions | None = None) -> Pro
         if not found:
             report.findings.append(warning(
                 "probe.harness.no_evaluator",
-                f"{script.name} defines no eval_val* function golfkit can call; add golfkit_probe_adapter() with "
-                "'evaluators' (docs/probe.md)", file=script.name))
+                f"{script_name} defines no eval_val* function golfkit can call; add golfkit_probe_adapter() with "
+                "'evaluators' (docs/probe.md)", file=script_name))
         for name, data_ in sorted(found.items()):
-            ev = analyse_evaluator(name, data_, plan, table, script.name, claim is not None)
+            ev = analyse_evaluator(name, data_, plan, table, script_name, claim is not None)
             report.evaluators.append(ev)
             report.findings.extend(ev.findings)
     report.seconds = time.monotonic() - start
@@ -235,4 +241,5 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
-__all__ = ["PROBES", "ProbeOptions", "ProbeReport", "find_script", "isolation_claim", "probe_record"]
+__all__ = ["PROBES", "ProbeOptions", "ProbeReport", "find_script", "isolation_claim", "probe_program",
+           "probe_record"]

@@ -1,0 +1,239 @@
+"""`verify --rerun`: evaluate a record's artifact(s) again and compare with what it claims.
+
+`rerun_check(...)` returns a callable `(RecordEvidence) -> list[Finding]` for
+`golfkit.verify.api.verify_paths(..., extra_checks=[...])`. For each artifact of the record
+(`*.ptz`, or the one given) it finds the run that made it (the seed in the file name or in the
+header's `meta.seed`), re-runs the standard and sliding-window evaluations, and reports:
+
+- `rerun.val_bpb.mismatch`, `rerun.val_loss.mismatch` (error): the claim for that run (its per-seed
+  claim, else the headline claim of a single-run record) is more than the tolerance from every
+  re-run metric. The tolerance is `max(tolerance, half a unit of the claim's last printed decimal)`.
+- `rerun.log.mismatch` (warning): a round-trip or sliding-window line of the run's log is more than
+  the tolerance from every re-run metric (a stale log, or a scorer that differs from the standard).
+- `rerun.artifact.size_mismatch` (error): the artifact's bytes differ from the model size the run logged.
+- `rerun.budget.over_cap` (error): artifact bytes + shipped code bytes exceed 16,000,000.
+- `rerun.artifact.missing`, `rerun.data.missing` (error): nothing to re-run with.
+- `rerun.failed` (error): the artifact, data or tokenizer could not be used (the message says why).
+- `rerun.metrics` (info): the re-run numbers; `rerun.val_bpb.matched` (info): which metric matched.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from golfkit.errors import GolfkitError
+from golfkit.findings import Finding, error, info, warning
+
+CAP_BYTES = 16_000_000
+# Same artifact, same windows, float32 on CPU on both sides: the trainer's and golfkit's sums differ
+# only by summation order (~1e-7 relative). 1e-4 also covers 8-decimal prints and still catches a
+# different seed's artifact (seeds differ by 1e-3 and more) or an edited claim.
+DEFAULT_TOLERANCE = 1e-4
+SEED_IN_NAME = re.compile(r"seed[_-]?(\d+)")
+RERUN_FAMILIES = ("roundtrip", "intn_roundtrip", "sliding")
+
+
+@dataclass(frozen=True)
+class RerunOptions:
+    data: Path | None = None  # folder of fineweb_val_*.bin; default: the record folder
+    tokenizer: Path | None = None  # default: the record's tokenizer*.model / *.model
+    artifact: Path | None = None  # default: every *.ptz in the record folder
+    tolerance: float = DEFAULT_TOLERANCE
+    stride: int | None = None  # default: the log's eval_stride, else 64
+    seq_len: int | None = None  # default: the log's eval_seq_len, else train_seq_len
+    trust_code: bool = False
+    device: str | None = None
+
+
+def rerun_check(data: str | Path | None = None, tokenizer: str | Path | None = None,
+                artifact: str | Path | None = None, tolerance: float = DEFAULT_TOLERANCE, stride: int | None = None,
+                seq_len: int | None = None, trust_code: bool = False,
+                device: str | None = None) -> Callable[[Any], list[Finding]]:
+    """An extra check for `verify_paths` that re-runs each record's evaluation (see module doc)."""
+    opts = RerunOptions(_path(data), _path(tokenizer), _path(artifact), tolerance, stride, seq_len, trust_code, device)
+
+    def rerun(evidence: Any) -> list[Finding]:
+        return rerun_record(evidence, opts)
+
+    return rerun
+
+
+def _path(p: str | Path | None) -> Path | None:
+    return Path(p) if p is not None else None
+
+
+def rerun_record(evidence: Any, opts: RerunOptions) -> list[Finding]:
+    """Findings for one record (a `golfkit.verify.evidence.RecordEvidence`)."""
+    root = Path(evidence.root)
+    artifacts = [opts.artifact] if opts.artifact else sorted(root.glob("*.ptz"))
+    if not artifacts:
+        return [error("rerun.artifact.missing", f"{root}: no *.ptz artifact in the record; pass --rerun-artifact PATH")]
+    data = opts.data or root
+    if not list(Path(data).glob("fineweb_val_*.bin")) and Path(data).is_dir():
+        return [error("rerun.data.missing", f"{data}: no fineweb_val_*.bin shards to re-run on; pass --rerun-data DIR")]
+    tokenizer = opts.tokenizer or _find_tokenizer(root)
+    if tokenizer is None:
+        return [error("rerun.data.missing", f"{root}: no tokenizer .model file; pass --rerun-tokenizer PATH")]
+    findings: list[Finding] = []
+    for path in artifacts:
+        findings += _rerun_artifact(evidence, path, Path(data), tokenizer, opts)
+    return findings
+
+
+def _find_tokenizer(root: Path) -> Path | None:
+    found = sorted(root.glob("tokenizer*.model")) or sorted(root.glob("*.model"))
+    return found[0] if found else None
+
+
+def _rerun_artifact(evidence: Any, path: Path, data: Path, tokenizer: Path, opts: RerunOptions) -> list[Finding]:
+    name = _rel(evidence, path)
+    log = _log_for(evidence, path)
+    run = log.run if log is not None else None
+    config = run.config if run is not None else {}
+    stride = opts.stride or _int(config.get("eval_stride")) or 64
+    seq_len = opts.seq_len or _int(config.get("eval_seq_len"))
+    train_seq_len = _int(config.get("train_seq_len"))
+    try:
+        report = _evaluate(path, data, tokenizer, opts, stride, seq_len, train_seq_len, evidence)
+    except GolfkitError as exc:
+        return [error("rerun.failed", f"{name}: re-run failed: {exc}", file=name)]
+    results = {r.mode: r for r in report.results}
+    measured = {m: {"val_loss": r.val_loss, "val_bpb": r.val_bpb, "tokens": r.tokens, "bytes": r.bytes,
+                    "seq_len": r.seq_len, "stride": r.stride, "wall_s": round(r.wall_s, 3)} for m, r in results.items()}
+    findings = [info("rerun.metrics", f"{name}: re-run " + ", ".join(
+        f"{m} val_loss {r.val_loss:.8f} val_bpb {r.val_bpb:.8f}" for m, r in results.items()),
+        file=name, evidence={"artifact_bytes": report.artifact_bytes, "results": measured})]
+    findings += _claim_findings(evidence, log, name, results, opts.tolerance)
+    if run is not None:
+        findings += _log_findings(log, results, opts.tolerance)
+        findings += _size_findings(log, name, report.artifact_bytes)
+    findings += _budget_findings(evidence, name, report.artifact_bytes)
+    return findings
+
+
+def _evaluate(path: Path, data: Path, tokenizer: Path, opts: RerunOptions, stride: int, seq_len: int | None,
+              train_seq_len: int | None, evidence: Any):
+    if opts.trust_code:
+        from golfkit.eval.trusted import eval_trusted
+
+        script = Path(evidence.root) / (evidence.script.path if evidence.script else "train_gpt.py")
+        return eval_trusted(script, path, data, tokenizer, train_seq_len=train_seq_len, seq_len=seq_len,
+                            stride=stride, device=opts.device)
+    from golfkit.eval.run import eval_artifact
+
+    return eval_artifact(path, data, tokenizer, seq_len=seq_len, stride=stride, train_seq_len=train_seq_len,
+                         device=opts.device, progress=False)
+
+
+def _log_for(evidence: Any, path: Path) -> Any:
+    """The log of the run that wrote `path`: by the seed in its name, else the only log."""
+    found = SEED_IN_NAME.search(path.name)
+    seed = int(found.group(1)) if found else _header_seed(path)
+    by_seed = evidence.seed_logs()
+    if seed is not None and seed in by_seed:
+        return by_seed[seed]
+    logs = [log for log in evidence.distinct_logs() if log.runs]
+    return logs[0] if len(logs) == 1 else None
+
+
+def _header_seed(path: Path) -> int | None:
+    try:
+        from golfkit.artifact.container import read_artifact
+
+        seed = read_artifact(path).meta.get("seed")
+    except GolfkitError:
+        return None
+    return seed if isinstance(seed, int) else None
+
+
+def _claim_findings(evidence: Any, log: Any, name: str, results: dict[str, Any], tol: float) -> list[Finding]:
+    sub = evidence.submission
+    if sub is None:
+        return []
+    claim_bpb, claim_loss, where = sub.val_bpb, sub.val_loss, "headline"
+    seed = log.seed if log is not None else None
+    per_seed = sub.seed_results.get(str(seed)) if seed is not None else None
+    if per_seed is not None:
+        claim_bpb, claim_loss, where = per_seed.val_bpb, per_seed.val_loss, f"seed {seed}"
+    elif len(evidence.seed_logs()) > 1:
+        return []  # a multi-seed headline is a mean: verify checks it against the logs
+    findings = []
+    for key, claim in (("val_bpb", claim_bpb), ("val_loss", claim_loss)):
+        if claim is None:
+            continue
+        allowed = max(tol, float(Decimal(5) * Decimal(10) ** -(claim.places + 1)))
+        diffs = {m: abs(getattr(r, key) - float(claim.value)) for m, r in results.items()}
+        best = min(diffs, key=diffs.get)
+        ev = {"claim": str(claim.value), "rerun": {m: getattr(r, key) for m, r in results.items()},
+              "tolerance": allowed, "claim_of": where}
+        if diffs[best] > allowed:
+            got = ", ".join(f"{m} {getattr(r, key):.8f}" for m, r in results.items())
+            findings.append(error(f"rerun.{key}.mismatch",
+                                  f"{name}: {where} claims {key} {claim.value}, the re-run gives {got} "
+                                  f"(off by {diffs[best]:.2e} > {allowed:.0e}); the claim does not come from this "
+                                  "artifact", file=sub.path, evidence=ev))
+        else:
+            findings.append(info(f"rerun.{key}.matched", f"{name}: {where} {key} {claim.value} matches the re-run "
+                                 f"{best} evaluation ({getattr(results[best], key):.8f})", file=sub.path, evidence=ev))
+    return findings
+
+
+def _log_findings(log: Any, results: dict[str, Any], tol: float) -> list[Finding]:
+    findings = []
+    for metric in log.run.metrics:
+        if metric.family not in RERUN_FAMILIES or metric.val_bpb is None:
+            continue
+        allowed = max(tol, float(Decimal(5) * Decimal(10) ** -(metric.val_bpb.places + 1)))
+        diffs = {m: abs(r.val_bpb - float(metric.val_bpb.value)) for m, r in results.items()}
+        best = min(diffs, key=diffs.get)
+        if diffs[best] > allowed:
+            findings.append(warning(
+                "rerun.log.mismatch",
+                f"{log.path}:{metric.line}: {metric.label} val_bpb {metric.val_bpb.value} is {diffs[best]:.2e} from "
+                f"the nearest re-run ({best} {results[best].val_bpb:.8f}); the log does not describe this artifact "
+                "or scores differently", file=log.path, line=metric.line,
+                evidence={"logged": str(metric.val_bpb.value), "rerun": {m: r.val_bpb for m, r in results.items()}}))
+    return findings
+
+
+def _size_findings(log: Any, name: str, artifact_bytes: int) -> list[Finding]:
+    logged = log.run.size("model")
+    if logged is None or logged.bytes == artifact_bytes:
+        return []
+    return [error("rerun.artifact.size_mismatch",
+                  f"{name} has {artifact_bytes:,} bytes but {log.path}:{logged.line} logged {logged.bytes:,} for the "
+                  "compressed model; the shipped artifact is not the one this run wrote", file=log.path,
+                  line=logged.line, evidence={"artifact_bytes": artifact_bytes, "logged_bytes": logged.bytes})]
+
+
+def _budget_findings(evidence: Any, name: str, artifact_bytes: int) -> list[Finding]:
+    from golfkit.verify.checks.code import counted_code_bytes
+
+    code = counted_code_bytes(evidence)
+    if code is None:
+        return []
+    total = code + artifact_bytes
+    if total <= CAP_BYTES:
+        return []
+    return [error("rerun.budget.over_cap",
+                  f"{name}: {artifact_bytes:,} artifact bytes + {code:,} code bytes = {total:,} > {CAP_BYTES:,}",
+                  file=name, evidence={"artifact_bytes": artifact_bytes, "code_bytes": code, "total": total})]
+
+
+def _rel(evidence: Any, path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path(evidence.root).resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None

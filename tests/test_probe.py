@@ -350,3 +350,17 @@ def test_isolation_claim_comes_from_the_script_or_the_record_text():
     assert isolation_claim("y = flash_attn_varlen_func(q, k, v, cu_seqlens_q=cu)", []) is not None
     assert isolation_claim("x = 1", ["We evaluate with document-isolated attention."]) is not None
     assert isolation_claim("x = 1", ["Sliding window eval, stride 64."]) is None
+
+
+def test_adapter_names_the_model_and_the_evaluators(tmp_path):
+    source = BASE.replace("class GPT(", "class TinyLM(").replace("def eval_val(", "def evaluate(")
+    source = source.replace("def golfkit_probe_adapter():\n    return {\"document_isolated\": True}", (
+        "def golfkit_probe_adapter():\n"
+        "    return {'document_isolated': False,\n"
+        "            'build_model': lambda args: TinyLM(args.vocab_size, args.model_dim),\n"
+        "            'evaluators': {'evaluate': evaluate}}"))
+    report = probe_record(write_record(tmp_path / "rec", source), ProbeOptions(sweep=False))
+    assert report.findings == [], [f.message for f in report.findings]
+    assert [e.name for e in report.evaluators] == ["evaluate"]
+    assert report.evaluators[0].scores == 6 * 32
+    assert report.document_isolation_claim is None

@@ -22,6 +22,7 @@ import random
 import sys
 import time
 import traceback
+import warnings
 
 RESULT_PATH = None
 MAX_ROWS_PER_RUN = 200_000  # scored rows kept per run; the probe streams have a few hundred targets
@@ -401,9 +402,8 @@ def evaluators(module, adapter):
     return found
 
 
-def call_evaluator(fn, known, adapter_style):
-    if adapter_style:
-        return fn(known["model"], known["val_tokens"])
+def call_evaluator(fn, known):
+    """Call an evaluator, binding its parameters by name (docs/probe.md lists the names)."""
     kwargs = {}
     for pname, p in inspect.signature(fn).parameters.items():
         if pname in known:
@@ -462,6 +462,7 @@ def main():
     limits = req["limits"]
     set_limits(limits["cpu_s"], limits["memory_mb"], limits["file_bytes"])
     install_network_guard()
+    warnings.simplefilter("ignore")  # CUDA-only settings warn on CPU; the output is not read anyway
     stage = "harness"
     try:
         import numpy as np
@@ -496,7 +497,6 @@ def main():
                                   "add golfkit_probe_adapter() with 'evaluators' (docs/probe.md)")
         luts = luts_fn(sp, req["vocab_size"], device)
         found = evaluators(module, adapter)
-        adapter_style = bool(adapter.get("evaluators"))
         setup_s = time.time() - t0
         out = {"status": "ok", "setup_s": setup_s, "evaluators": {},
                "document_isolated": adapter.get("document_isolated"),
@@ -537,7 +537,7 @@ def main():
                          "logger": noop, "print_fn": noop}
                 rec.start(tokens, run.get("keep"), run.get("rows_at"))
                 try:
-                    value = call_evaluator(fn, known, adapter_style)
+                    value = call_evaluator(fn, known)
                 except ProbeSetupError as exc:
                     rec.active = False
                     error = {"kind": exc.kind, "message": str(exc)}

@@ -68,6 +68,8 @@ def _unpack_ids(blob: memoryview, n: int, groups: int) -> tuple[np.ndarray, int]
     if bits == 0:
         return np.zeros(n, dtype=np.uint8), 0
     nbytes = (n * bits + 7) // 8
+    if len(blob) < nbytes:
+        raise GolfkitError("ans part is truncated (group ids); corrupt artifact")
     planes = np.unpackbits(np.frombuffer(blob[:nbytes], dtype=np.uint8))[: n * bits].reshape(n, bits)
     return (planes << np.arange(bits, dtype=np.uint8)).sum(axis=1).astype(np.uint8), nbytes
 
@@ -133,6 +135,8 @@ def encode(q: np.ndarray, rg: int | None = None, cg: int | None = None) -> tuple
     if rg is None or cg is None:
         rg, cg, _ = choose_groups(q)
     lo, hi = int(q.min()), int(q.max())
+    if lo == hi:  # constriction needs two symbols or more
+        lo, hi = (lo, lo + 1) if lo < 127 else (lo - 1, hi)
     alphabet = hi - lo + 1
     rstat, cstat = _stats(q)
     rows, cols = group_ids(rstat, rg), group_ids(cstat, cg)

@@ -13,6 +13,7 @@ import io
 import lzma
 import math
 import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,10 +142,15 @@ def load_weights_only(data: bytes, where: str) -> Any:
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        detail = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else ""
-        raise GolfkitError(f"{where}: the pickle needs code to load ({detail}); golfkit loads weights only") from None
+        raise GolfkitError(f"{where}: the pickle needs code to load ({needed_global(exc)}); golfkit loads weights only") from None
     except (RuntimeError, EOFError, ValueError) as exc:
         raise GolfkitError(f"{where}: not a readable torch.save payload ({str(exc).splitlines()[0][:160]})") from None
+
+
+def needed_global(exc: Exception) -> str:
+    """The class or function a refused pickle asked for, from torch's weights-only error."""
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+    return f"it refers to {m.group(1)}" if m else str(exc).strip().splitlines()[0][:120]
 
 
 def parse_torch_payload(obj: Any, where: str) -> tuple[str, list[StoredTensor]]:

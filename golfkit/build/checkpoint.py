@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from golfkit.artifact.records import needed_global
 from golfkit.errors import GolfkitError
 
 # Wrappers that training scripts commonly save around the state dict.
@@ -27,12 +28,13 @@ def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
             return dict(load_file(str(path), device="cpu"))
         except (SafetensorError, OSError, ValueError) as exc:
             raise GolfkitError(f"{path}: not a readable safetensors file ({exc})") from None
+    if head[:4] != b"PK\x03\x04" and head[:1] != b"\x80":
+        raise GolfkitError(f"{path}: not a torch checkpoint (neither a torch.save zip nor a pickle)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else ""
         raise GolfkitError(
-            f"{path}: this pickle needs code to load ({first}); golfkit loads weights only. "
+            f"{path}: this pickle needs code to load ({needed_global(exc)}); golfkit loads weights only. "
             "Save a plain state dict: torch.save(model.state_dict(), path)"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:

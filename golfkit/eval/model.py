@@ -43,12 +43,12 @@ class ModelConfig:
         if not isinstance(d, dict):
             raise GolfkitError(f"{where}: expected an object with the model config, got {type(d).__name__}")
         names = {f.name for f in fields(cls)}
-        missing = [n for n in REQUIRED if n not in d]
-        if missing:
-            raise GolfkitError(f"{where}: missing {', '.join(missing)}; pass them as flags (see golfkit eval --help)")
         family = d.get("family", FAMILY)
         if family != FAMILY:
             raise GolfkitError(f"{where}: family {family!r} is not {FAMILY!r}; use --trust-code to run the record's own model")
+        missing = [n for n in REQUIRED if n not in d]
+        if missing:
+            raise GolfkitError(f"{where}: missing {', '.join(missing)}; pass them as flags (see golfkit eval --help)")
         try:
             cfg = cls(**{k: _number(k, d[k]) for k in names if k in d})
         except (TypeError, ValueError) as exc:

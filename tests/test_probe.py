@@ -316,7 +316,7 @@ def test_text_report_names_the_time_and_each_finding(base_report):
 
     text = render(base_report, "text")
     assert "PASS" in text and "[probe.summary] probes took" in text
-    assert "eval_val_ttt: 7 pass" in text
+    assert "eval_val_ttt (" in text and "s): 7 pass" in text
 
 
 def test_missing_record_is_a_usage_error(tmp_path):
@@ -364,3 +364,44 @@ def test_adapter_names_the_model_and_the_evaluators(tmp_path):
     assert [e.name for e in report.evaluators] == ["evaluate"]
     assert report.evaluators[0].scores == 6 * 32
     assert report.document_isolation_claim is None
+
+
+# The challenge baseline's shape: the loss is computed inside forward (mean over the batch, logits never
+# leave the model) and eval_val accumulates mean * count, with grad_accum_steps in its signature.
+BASELINE_EVAL = '''
+def eval_val(args, model, rank, world_size, device, grad_accum_steps, val_tokens, base_bytes_lut,
+             has_leading_space_lut, is_boundary_token_lut):
+    seq_len = args.train_seq_len
+    total_seqs = (val_tokens.numel() - 1) // seq_len
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    token_count = torch.zeros((), dtype=torch.float64)
+    byte_count = torch.zeros((), dtype=torch.float64)
+    model.eval()
+    with torch.inference_mode():
+        for s in range(0, total_seqs, 2):
+            e = min(s + 2, total_seqs)
+            local = val_tokens[s * seq_len : e * seq_len + 1].to(dtype=torch.int64)
+            x, y = local[:-1].reshape(-1, seq_len), local[1:].reshape(-1, seq_len)
+            batch_loss = model(x, y).detach()
+            loss_sum += batch_loss.to(torch.float64) * float(y.numel())
+            token_count += float(y.numel())
+            tgt, prev = y.reshape(-1), x.reshape(-1)
+            nbytes = base_bytes_lut[tgt].to(torch.int16)
+            nbytes += (has_leading_space_lut[tgt] & ~is_boundary_token_lut[prev]).to(torch.int16)
+            byte_count += nbytes.to(torch.float64).sum()
+    model.train()
+    val_loss = loss_sum / token_count
+    return float(val_loss), float(val_loss / math.log(2.0) * token_count / byte_count)
+'''
+
+
+def test_baseline_shaped_evaluator_with_loss_inside_forward(tmp_path):
+    start, end = BASE.index("def eval_val("), BASE.index("def windows(")
+    source = BASE[:start] + BASELINE_EVAL.lstrip() + "\n\n" + BASE[end:]
+    source = source.replace("        logits = self.forward_logits(idx)\n        return F.cross_entropy(",
+                            "        logits = GPT.forward_logits(self, idx)\n        return F.cross_entropy(")
+    assert "GPT.forward_logits(self, idx)" in source
+    report = probe_record(write_record(tmp_path / "rec", source), ProbeOptions(only=("eval_val",)))
+    assert report.findings == [], [f.message for f in report.findings]
+    (ev,) = report.evaluators
+    assert ev.scores == 6 * 32 and set(ev.status.values()) == {"pass"}

@@ -498,7 +498,7 @@ def main():
         luts = luts_fn(sp, req["vocab_size"], device)
         found = evaluators(module, adapter)
         setup_s = time.time() - t0
-        out = {"status": "ok", "setup_s": setup_s, "evaluators": {},
+        out = {"status": "ok", "setup_s": setup_s, "evaluators": {}, "available": sorted(found),
                "document_isolated": adapter.get("document_isolated"),
                "model_class": type(model).__name__,
                "model_params": sum(p.numel() for p in model.parameters())}

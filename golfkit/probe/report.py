@@ -15,11 +15,9 @@ def summary_finding(report: ProbeReport) -> Finding:
     """`probe.summary` (info): which probes ran on which evaluator, and how long it all took."""
     parts = []
     for ev in report.evaluators:
-        counts: dict[str, int] = {}
-        for status in ev.status.values():
-            key = status.split(":")[0]
-            counts[key] = counts.get(key, 0) + 1
-        parts.append(f"{ev.name}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+        passed = [name for name, status in ev.status.items() if status == "pass"]
+        others = [f"{name} {status}" for name, status in ev.status.items() if status != "pass"]
+        parts.append(f"{ev.name} ({ev.seconds:.1f} s): " + ", ".join([f"{len(passed)} pass", *others]))
     what = "; ".join(parts) if parts else "no evaluator probed"
     return info("probe.summary",
                 f"probes took {report.seconds:.1f} s (sandbox {report.sandbox.get('status', '?')}): {what}",

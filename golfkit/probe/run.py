@@ -157,7 +157,12 @@ def probe_program(folder: Path, script_name: str, program: str, wrapper_layers: 
             claim = "golfkit_probe_adapter() says document_isolated" if result["document_isolated"] else None
             report.document_isolation_claim = claim
         found = result.get("evaluators", {})
-        if not found:
+        if not found and options.only and result.get("available"):
+            report.findings.append(warning(
+                "probe.harness.no_evaluator",
+                f"{script_name} has no evaluator named {', '.join(options.only)}; it has "
+                f"{', '.join(result['available'])}", file=script_name))
+        elif not found:
             report.findings.append(warning(
                 "probe.harness.no_evaluator",
                 f"{script_name} defines no eval_val* function golfkit can call; add golfkit_probe_adapter() with "

@@ -198,6 +198,15 @@ DEFECTS = {
         ("        _train_on(model, opt, val_tokens, c0, c1)\n"
         "        s += _score_chunk(model, val_tokens, c0, c1, args.train_seq_len, luts)\n"),
         {"probe.score_before_update.trained_first"}),
+    "two_passes": (
+        "        _train_on(model, opt, val_tokens, c0, c1)\n    return _finish(s)\n",
+        ("        _train_on(model, opt, val_tokens, c0, c1)\n"
+        "    s = torch.zeros(3, dtype=torch.float64)\n"
+        "    for c0 in range(0, n, args.ttt_chunk_tokens):\n"
+        "        c1 = min(c0 + args.ttt_chunk_tokens, n)\n"
+        "        s += _score_chunk(model, val_tokens, c0, c1, args.train_seq_len, luts)\n"
+        "    return _finish(s)\n"),
+        {"probe.single_pass.rescored"}),
     "smear_across_bos": ("gate = (idx != BOS).to(x.dtype)[..., None]", "gate = torch.ones_like(idx, dtype=x.dtype)[..., None]",
                          {"probe.doc_isolation.leak"}),
     "peeks_two_ahead": ("allowed = (t[None, :] <= t[:, None])[None] & same_doc",
@@ -236,7 +245,7 @@ def test_legal_fixture_passes_every_probe(base_report):
 # most to, where the defect could plausibly trip it; other defects are probed on every evaluator without
 # it. The leading-space defect is probed through the CLI below.
 SWEPT = {"cache_keyed_on_target": ("eval_val_sliding",), "train_before_score": ("eval_val_ttt",),
-         "peeks_two_ahead": ("eval_val",)}
+         "peeks_two_ahead": ("eval_val",), "two_passes": ("eval_val_ttt",)}
 
 
 @pytest.mark.slow

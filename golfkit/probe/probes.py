@@ -144,36 +144,38 @@ def coverage(ev: str, run: Run, stream: list[int], where: dict[str, Any]) -> lis
     return found
 
 
-def reconcile(run: Run) -> tuple[float, float] | None:
-    """(tokens, bytes) the evaluator divided by, implied by its returned (val_loss, val_bpb) and the sum
-    of the scores it computed; None when it returned no numbers or they do not follow from its scores."""
+def counted_scores(run: Run) -> list[Score] | None:
+    """The scores the evaluator's returned val_loss is the mean of: all of them, else (a multi-pass
+    evaluator reporting one pass) the last or the first score of each position; None when its returned
+    numbers follow from none of these."""
     if run.returned is None or not run.scores:
         return None
     val_loss, val_bpb = run.returned
-    total = math.fsum(s.loss for s in run.scores)
-    if not (val_loss > 0 and val_bpb > 0 and total > 0):
+    if not (val_loss > 0 and val_bpb > 0):
         return None
-    tokens = total / val_loss
-    if abs(tokens - len(run.scores)) > 0.5 + 1e-6 * len(run.scores):
-        return None
-    return tokens, total / math.log(2) / val_bpb
+    by_pos = run.by_position()
+    for subset in (run.scores, [ss[-1] for ss in by_pos.values()], [ss[0] for ss in by_pos.values()]):
+        total = math.fsum(s.loss for s in subset)
+        if total > 0 and abs(total / val_loss - len(subset)) <= 0.5 + 1e-6 * len(subset):
+            return subset
+    return None
 
 
 def byte_accounting(ev: str, run: Run, stream: list[int], table: TokenByteTable,
                     where: dict[str, Any]) -> list[Finding]:
-    """The evaluator's byte total equals golfkit's count over the targets it scored."""
-    got = reconcile(run)
-    if got is None:
+    """The evaluator's byte total equals golfkit's count over the targets it scored (and counted)."""
+    counted = counted_scores(run)
+    if counted is None:
         return []
-    _, their_bytes = got
+    their_bytes = math.fsum(s.loss for s in counted) / math.log(2) / run.returned[1]
     per_target = table.target_bytes(np.asarray(stream))
-    ours = int(sum(int(per_target[s.pos]) for s in run.scores if s.pos < per_target.size))
+    ours = int(sum(int(per_target[s.pos]) for s in counted if s.pos < per_target.size))
     if abs(their_bytes - ours) <= 0.5 + 1e-6 * ours:
         return []
     ratio = their_bytes / ours if ours else float("inf")
     return [error(
         "probe.bytes.mismatch",
-        f"{ev} divides by {their_bytes:.1f} bytes but its {len(run.scores)} scored targets hold {ours} bytes by "
+        f"{ev} divides by {their_bytes:.1f} bytes but its {len(counted)} scored targets hold {ours} bytes by "
         f"golfkit's count ({ratio:.4f}x); val_bpb is off by that factor (leading space counted twice? "
         "byte-fallback pieces as 3 bytes?)",
         **where, evidence={"evaluator": ev, "evaluator_bytes": round(their_bytes, 3), "golfkit_bytes": ours,
@@ -183,15 +185,17 @@ def byte_accounting(ev: str, run: Run, stream: list[int], table: TokenByteTable,
 # ----------------------------------------------------------------------------- legality
 
 
-def _losses(run: Run, pos: int) -> list[float]:
-    return sorted(s.loss for s in run.by_position().get(pos, []))
+def _losses(run: Run, pos: int, cut: int | None = None) -> list[float]:
+    """Losses at `pos` in the order they were recorded, only those before event `cut` if given."""
+    return [s.loss for s in sorted(run.by_position().get(pos, []), key=lambda s: s.time)
+            if cut is None or s.time < cut]
 
 
-def _changed(base: Run, other: Run, positions: list[int]) -> list[int]:
-    a, b = base.by_position(), other.by_position()
+def _changed(base: Run, other: Run, positions: list[int], cut: int | None = None,
+             other_cut: int | None = None) -> list[int]:
     out = []
     for p in positions:
-        la, lb = sorted(s.loss for s in a.get(p, [])), sorted(s.loss for s in b.get(p, []))
+        la, lb = _losses(base, p, cut), _losses(other, p, other_cut)
         if len(la) != len(lb) or any(abs(x - y) > LOSS_TOL for x, y in zip(la, lb)):
             out.append(p)
     return out
@@ -214,10 +218,9 @@ def causality(ev: str, base: Run, edited: dict[int, Run], where: dict[str, Any])
     the future through its parameters, which is C3's finding (trained before scored), not this one."""
     leaks = {}
     for t, run in edited.items():
-        cut = consumed_at(run, t + 1)
-        before = sorted(p for p, ss in base.by_position().items()
-                        if p < t and (cut is None or min(s.time for s in ss) < cut))
-        changed = _changed(base, run, before)
+        cut, base_cut = consumed_at(run, t + 1), consumed_at(base, t + 1)
+        before = sorted(p for p in base.by_position() if p < t and _losses(base, p, base_cut))
+        changed = _changed(base, run, before, base_cut, cut)
         if changed:
             leaks[t] = changed
     if not leaks:
@@ -244,6 +247,7 @@ def normalization(ev: str, sweep: dict[int, Run], position: int, rows_tokens: tu
         cut = consumed_at(run, position + 1)
         if cut is not None and min(s.time for s in run.scores if s.pos == position) > cut:
             return [], "not run: the target is trained on before it is scored (C3)"
+    # the first score of the position: later ones (another pass) come from a model that has seen the target
     total = math.fsum(math.exp(-ls[0]) for ls in losses.values())
     if abs(total - 1) > PROB_SUM_TOL:
         found.append(error(
@@ -309,15 +313,21 @@ def _updated_before(run: Run, pos: int) -> bool:
     return bool(times) and any(u < min(times) for u in run.updates)
 
 
+def _first_update(run: Run) -> int | None:
+    return min(run.updates) if run.updates else None
+
+
 def document_isolation(ev: str, base: Run, edited: Run, boundary: int, where: dict[str, Any]) -> list[Finding]:
-    """Replacing the previous document leaves the score at the next document's BOS position unchanged."""
-    if not _losses(base, boundary):
+    """Replacing the previous document leaves the score at the next document's BOS position unchanged
+    (scores recorded after the model was first updated are left out: TTT carries what it learnt)."""
+    cut, other_cut = _first_update(base), _first_update(edited)
+    if not _losses(base, boundary, cut):
         return []
-    if not _changed(base, edited, [boundary]):
+    if not _changed(base, edited, [boundary], cut, other_cut):
         return []
     after = sorted(p for p in base.by_position() if p > boundary)
-    others = _changed(base, edited, after)
-    before, now = _losses(base, boundary)[0], (_losses(edited, boundary) or [float("nan")])[0]
+    others = _changed(base, edited, after, cut, other_cut)
+    before, now = _losses(base, boundary, cut)[0], (_losses(edited, boundary, other_cut) or [float("nan")])[0]
     return [error(
         "probe.doc_isolation.leak",
         f"{ev} leaks across documents although the record claims document-isolated evaluation: replacing the "
@@ -378,7 +388,7 @@ def analyse_evaluator(ev: str, data: dict[str, Any], plan: Plan, table: TokenByt
         result.status[name] = "fail" if found else "pass"
 
     record("coverage", coverage(ev, base, stream, where))
-    if reconcile(base) is None and base.returned is not None:
+    if counted_scores(base) is None and base.returned is not None:
         result.findings.append(warning(
             "probe.harness.unreconciled",
             f"{ev} returned val_loss {base.returned[0]:.6f}, which is not the mean of the {len(base.scores)} "

@@ -245,7 +245,7 @@ def test_legal_fixture_passes_every_probe(base_report):
 # most to, where the defect could plausibly trip it; other defects are probed on every evaluator without
 # it. The leading-space defect is probed through the CLI below.
 SWEPT = {"cache_keyed_on_target": ("eval_val_sliding",), "train_before_score": ("eval_val_ttt",),
-         "peeks_two_ahead": ("eval_val",), "two_passes": ("eval_val_ttt",)}
+         "peeks_two_ahead": ("eval_val",)}
 
 
 @pytest.mark.slow

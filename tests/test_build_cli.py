@@ -172,3 +172,13 @@ def test_schemes_toml_and_meta(tmp_path):
     art = read_artifact(out)
     assert art.meta == {"model": {"vocab_size": 512}}
     assert {t.name: t.scheme for t in art.tensors}["blocks.0.mlp.fc.weight"] == "int5_row"
+
+
+def test_minified_code_is_counted_as_golfkit_minify_packs_it(tmp_path):
+    pytest.importorskip("golfkit.minify.wrap")
+    code = tmp_path / "train_gpt.py"
+    code.write_text("import os\n\n\ndef main():\n    value = 1\n    print(value)\n\n\nmain()\n" * 30)
+    r = run("build", "--checkpoint", str(_checkpoint(tmp_path)), "--code", str(code), "--minified", "--dry-run", "--json")
+    assert r.exit_code == 0, r.output
+    b = json.loads(r.output)
+    assert 0 < b["code_bytes"] < code.stat().st_size and "golfkit minify" in b["code"]

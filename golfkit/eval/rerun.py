@@ -15,6 +15,9 @@ header's `meta.seed`), re-runs the standard and sliding-window evaluations, and 
 - `rerun.artifact.missing`, `rerun.data.missing` (error): nothing to re-run with.
 - `rerun.failed` (error): the artifact, data or tokenizer could not be used (the message says why).
 - `rerun.metrics` (info): the re-run numbers; `rerun.val_bpb.matched` (info): which metric matched.
+
+With `trust_code`, artifacts that are not reference-family golfkit containers are evaluated with the
+record's own model class (golfkit.eval.trusted); reference-family ones always with golfkit's model.
 """
 
 from __future__ import annotations
@@ -118,7 +121,7 @@ def _rerun_artifact(evidence: Any, path: Path, data: Path, tokenizer: Path, opts
 
 def _evaluate(path: Path, data: Path, tokenizer: Path, opts: RerunOptions, stride: int, seq_len: int | None,
               train_seq_len: int | None, evidence: Any):
-    if opts.trust_code:
+    if opts.trust_code and not _reference_family(path):
         from golfkit.eval.trusted import eval_trusted
 
         script = Path(evidence.root) / (evidence.script.path if evidence.script else "train_gpt.py")
@@ -128,6 +131,18 @@ def _evaluate(path: Path, data: Path, tokenizer: Path, opts: RerunOptions, strid
 
     return eval_artifact(path, data, tokenizer, seq_len=seq_len, stride=stride, train_seq_len=train_seq_len,
                          device=opts.device, progress=False)
+
+
+def _reference_family(path: Path) -> bool:
+    """The artifact is a golfkit container of the reference family: golfkit's own model runs it, code or not."""
+    from golfkit.artifact.container import read_artifact
+    from golfkit.eval.model import FAMILY
+
+    try:
+        model = read_artifact(path).meta.get("model")
+    except GolfkitError:
+        return False
+    return isinstance(model, dict) and model.get("family", FAMILY) == FAMILY
 
 
 def _log_for(evidence: Any, path: Path) -> Any:

@@ -15,12 +15,11 @@ import math
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
 import click
@@ -114,12 +113,22 @@ def unigram_bpb(data_dir: Path, val_tokens: np.ndarray, val_bytes: int) -> float
     return float(-logp[val_tokens[1:]].sum() / math.log(2) / val_bytes)
 
 
-def _mean(values: list[Decimal]) -> float:
-    return round(float(sum(values) / len(values)), 8)
+PLACES = Decimal("1e-8")  # the _exact lines' precision
+
+
+def _mean(values: list[Decimal]) -> Decimal:
+    return (sum(values, Decimal(0)) / len(values)).quantize(PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def _sample_std(values: list[Decimal]) -> Decimal:
+    avg = sum(values, Decimal(0)) / len(values)
+    var = sum(((v - avg) ** 2 for v in values), Decimal(0)) / (len(values) - 1)
+    return var.sqrt().quantize(PLACES, rounding=ROUND_HALF_EVEN)
 
 
 def build_submission(runs: list[SeedRun], val_bytes: int) -> dict:
-    bpbs = [r.val_bpb for r in runs]
+    """submission.json in golfkit's canonical schema (golfkit/schema/submission.schema.json)."""
+    bpbs, losses = [r.val_bpb for r in runs], [r.val_loss for r in runs]
     return {
         "name": "golfkit reference trainer, CPU example",
         "author": "golfkit",
@@ -130,37 +139,44 @@ def build_submission(runs: list[SeedRun], val_bytes: int) -> dict:
                  "size on a synthetic corpus, trained on CPU under a 120 s cap per seed; scored by the "
                  "final sliding-window evaluation of the int8+zstd artifact as read back from disk.",
         "val_bpb": _mean(bpbs),
-        "val_loss": _mean([r.val_loss for r in runs]),
+        "val_loss": _mean(losses),
+        "val_bpb_std": _sample_std(bpbs),
+        "val_loss_std": _sample_std(losses),
         "bytes_total": max(r.bytes_total for r in runs),
         "bytes_code": runs[0].bytes_code,
         "seeds": [r.seed for r in runs],
         "seed_results": {
             str(r.seed): {
-                "val_bpb": float(r.val_bpb),
-                "val_loss": float(r.val_loss),
+                "val_bpb": r.val_bpb,
+                "val_loss": r.val_loss,
                 "bytes_total": r.bytes_total,
-                "bytes_model": r.bytes_model,
                 "steps": r.steps,
                 "train_time_ms": r.train_time_ms,
-                "log": f"train_seed{r.seed}.log",
-                "artifact": f"final_model_seed{r.seed}.int8.ptz",
+                "extra": {"bytes_model": r.bytes_model, "log": f"train_seed{r.seed}.log",
+                          "artifact": f"final_model_seed{r.seed}.int8.ptz"},
             }
             for r in runs
         },
-        "val_bpb_std": round(statistics.stdev(float(b) for b in bpbs), 8),
         "hardware": "CPU",
-        "config": dict(CONFIG),
-        "data": {"val_tokens": runs[0].val_tokens, "val_bytes": val_bytes, "tokenizer": "tokenizer.model"},
+        "data": {"variant": "custom", "val_tokens": runs[0].val_tokens, "val_bytes": val_bytes,
+                 "tokenizer": "tokenizer.model"},
+        "extra": {"metric": "final_sliding_window_exact", "config": dict(CONFIG)},
     }
+
+
+def dump_json(doc: dict) -> str:
+    """JSON with every Decimal written exactly as printed in the logs (trailing zeros kept)."""
+    marked = json.dumps(doc, indent=2, ensure_ascii=False, default=lambda d: f"\x00{d:f}\x00")
+    return re.sub(r'"\\u0000(-?[0-9.]+)\\u0000"', r"\1", marked) + "\n"
 
 
 def render_readme(sub: dict, unigram: float) -> str:
     rows = "\n".join(
         f"| {seed} | {r['val_bpb']:.8f} | {r['val_loss']:.8f} | {r['steps']} | {r['train_time_ms']} | "
-        f"{r['bytes_model']:,} | {r['bytes_total']:,} |"
+        f"{r['extra']['bytes_model']:,} | {r['bytes_total']:,} |"
         for seed, r in sub["seed_results"].items()
     )
-    config = " ".join(f"{k}={v}" for k, v in sub["config"].items())
+    config = " ".join(f"{k}={v}" for k, v in CONFIG.items())
     return f"""# golfkit reference trainer: CPU example record
 
 A real record folder produced end to end by golfkit, for golfkit's own tests and as an example of the
@@ -168,9 +184,9 @@ layout the challenge expects. It is **not** a leaderboard entry: the data is gol
 English-like corpus (`golfkit.data.synthetic`), tokenized with a {VOCAB_SIZE}-piece SentencePiece BPE model
 (`tokenizer.model`), and the model is the reference trainer (`train_gpt.py`, a byte copy of golfkit's
 `templates/train_gpt.py`) at a tiny size, trained on CPU for at most
-{sub['config']['MAX_WALLCLOCK_SECONDS']} s per seed. Step counts depend on the machine's speed.
+{CONFIG['MAX_WALLCLOCK_SECONDS']} s per seed. Step counts depend on the machine's speed.
 
-Regenerate it from scratch (CPU, about 10 minutes):
+Regenerate it from scratch (CPU, about 10 to 15 minutes):
 
 ```
 python -m golfkit.example --force
@@ -178,8 +194,8 @@ python -m golfkit.example --force
 
 ## Results
 
-Score: final sliding-window evaluation (window {sub['config']['TRAIN_SEQ_LEN']}, stride
-{sub['config']['EVAL_STRIDE']}) of the int8+zstd artifact as read back from disk, on
+Score: final sliding-window evaluation (window {CONFIG['TRAIN_SEQ_LEN']}, stride
+{CONFIG['EVAL_STRIDE']}) of the int8+zstd artifact as read back from disk, on
 {sub['data']['val_tokens']:,} validation targets ({sub['data']['val_bytes']:,} bytes).
 
 | seed | val_bpb | val_loss (nats) | steps | train_time_ms | model bytes | total bytes |
@@ -189,8 +205,12 @@ Score: final sliding-window evaluation (window {sub['config']['TRAIN_SEQ_LEN']},
 Mean val_bpb **{sub['val_bpb']:.8f}** (std {sub['val_bpb_std']:.8f}), mean val_loss {sub['val_loss']:.8f} nats;
 code {sub['bytes_code']:,} bytes, largest total {sub['bytes_total']:,} bytes.
 
-For scale: a unigram model fitted on the training shards (add-one smoothing), scored on the same
-validation targets with the same byte accounting, gets **{unigram:.4f}** bits per byte.
+For scale, on the same validation targets with the same byte accounting:
+
+| model | val_bpb |
+|---|---|
+| unigram fitted on the training shards (add-one smoothing) | {unigram:.8f} |
+| this record (mean of {len(sub['seeds'])} seeds) | {sub['val_bpb']:.8f} |
 
 ## Files
 
@@ -241,7 +261,7 @@ def generate(out: Path, force: bool = False) -> dict:
         val = read_shard(ds.val_shard).astype(np.int64)[: runs[0].val_tokens + 1]
         val_bytes = int(target_bytes(load_tokenizer(ds.tokenizer, VOCAB_SIZE), val).sum())
         sub = build_submission(runs, val_bytes)
-        (stage / "submission.json").write_text(json.dumps(sub, indent=2, ensure_ascii=False) + "\n")
+        (stage / "submission.json").write_text(dump_json(sub))
         (stage / "README.md").write_text(render_readme(sub, unigram_bpb(tmp / "data", val, val_bytes)))
 
         total = sum(p.stat().st_size for p in stage.iterdir())

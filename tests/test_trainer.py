@@ -159,6 +159,34 @@ def test_sliding_windows_score_every_target_once(trainer, num_targets, seq_len, 
     assert (seen == 1).all()
 
 
+def test_sliding_eval_equals_one_forward_per_target(trainer):
+    # Brute force: each target scored from exactly the context its window gives it, one forward per target.
+    torch.manual_seed(0)
+    model = trainer.GPT(vocab_size=40, num_layers=2, model_dim=16, num_heads=2, num_kv_heads=1, mlp_mult=2).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    tokens = torch.randint(4, 40, (101,), dtype=torch.int32)
+    base = torch.randint(1, 4, (40,), dtype=torch.int16)
+    space, boundary = torch.rand(40) < 0.5, torch.zeros(40, dtype=torch.bool)
+    args = SimpleNamespace(train_seq_len=20, val_batch_size=8 * 20 * 3)
+    cpu = torch.device("cpu")
+    loss, bpb = trainer.eval_val_sliding(args, model, 0, 1, cpu, tokens, base, space, boundary, stride=6, seq_len=24)
+    loss_sum, nbytes = 0.0, 0
+    with torch.no_grad():
+        for start, first, end in trainer.sliding_windows(100, 24, 6):
+            for j in range(first, end):
+                logits = model.forward_logits(tokens[start : j + 1].long()[None])[0, -1]
+                loss_sum += float(torch.nn.functional.cross_entropy(logits[None], tokens[j + 1].long()[None]))
+                nbytes += int(base[tokens[j + 1]]) + int(space[tokens[j + 1]] and not boundary[tokens[j]])
+    assert loss == pytest.approx(loss_sum / 100, rel=1e-5)
+    assert bpb == pytest.approx(loss_sum / math.log(2) / nbytes, rel=1e-5)
+    # With stride = window = TRAIN_SEQ_LEN, sliding and standard evaluation are the same computation.
+    standard = trainer.eval_val(args, model, 0, 1, cpu, tokens, base, space, boundary)
+    same = trainer.eval_val_sliding(args, model, 0, 1, cpu, tokens, base, space, boundary, stride=20, seq_len=20)
+    assert same == pytest.approx(standard, rel=1e-6)
+
+
 def test_lut_bytes_match_the_corpus_text(dataset, trainer):
     sp = load_tokenizer(dataset.tokenizer, 512)
     base, space, boundary = trainer.build_sentencepiece_luts(sp, 512, torch.device("cpu"))

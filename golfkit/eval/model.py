@@ -105,7 +105,7 @@ class Attention(nn.Module):
         hd = self.head_dim
         inv_freq = 1.0 / self.rope_base ** (torch.arange(0, hd, 2, dtype=torch.float32, device=device) / hd)
         f = torch.outer(torch.arange(t, dtype=torch.float32, device=device), inv_freq)
-        return f.cos(), f.sin()
+        return torch.cat((f.cos(), f.cos()), dim=-1), torch.cat((f.sin(), -f.sin()), dim=-1)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
@@ -123,10 +123,10 @@ class Attention(nn.Module):
 
 
 def _rotate(z: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """cat(z1 cos + z2 sin, -z1 sin + z2 cos) as z * [cos, cos] + [z2, z1] * [sin, -sin]: fewer passes."""
     half = z.size(-1) // 2
-    z1, z2 = z[..., :half], z[..., half:]
-    cos, sin = cos.to(z.dtype), sin.to(z.dtype)
-    return torch.cat((z1 * cos + z2 * sin, -z1 * sin + z2 * cos), dim=-1)
+    swapped = torch.cat((z[..., half:], z[..., :half]), dim=-1)
+    return torch.addcmul(z * cos.to(z.dtype), swapped, sin.to(z.dtype))
 
 
 class MLP(nn.Module):

@@ -131,3 +131,13 @@ def test_rerun_budget_and_missing_inputs(record, tmp_path, monkeypatch):
     assert "rerun.data.missing" in _ids(rec, artifact=record / "final_model_seed1.int8.ptz")
     (failed,) = _ids(rec, artifact=rec / "README.md", data=record)["rerun.failed"]
     assert "README.md" in failed.message
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "records" / "track_non_record_16mb" / "2026-11-22_golfkit_reference_cpu"
+
+
+@pytest.mark.skipif(not list(EXAMPLE.glob("*.ptz")), reason="example record not present")
+def test_rerun_reproduces_the_example_record():
+    found = _ids(EXAMPLE)
+    assert not [f for fs in found.values() for f in fs if f.severity.value in ("error", "warning")], found
+    assert "rerun.val_bpb.matched" in found

@@ -136,6 +136,9 @@ def test_tokenizer_that_does_not_match(setup, tmp_path):
 def test_bad_window_options(setup):
     root, ds = setup
     _expect_error(*run(*base_args(root, ds), "--seq-len", "8"), "stride")
+    _expect_error(*run(*base_args(root, ds), "--device", "tpu"), "use cpu, cuda")
+    if not torch.cuda.is_available():
+        _expect_error(*run(*base_args(root, ds), "--device", "cuda"), "no CUDA device")
 
 
 TRUSTED_SCRIPT = '''

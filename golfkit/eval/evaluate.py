@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from golfkit.errors import GolfkitError
 from golfkit.eval.model import GPT
 from golfkit.eval.token_bytes import TokenByteTable
 from golfkit.eval.windows import Window
@@ -80,6 +81,10 @@ def init_distributed(device: str | None = None) -> Dist:
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    if use_cuda and not torch.cuda.is_available():
+        raise GolfkitError(f"--device {device}: this torch sees no CUDA device; use --device cpu")
+    if device is not None and not use_cuda and device != "cpu":
+        raise GolfkitError(f"--device {device}: use cpu, cuda or cuda:N")
     if use_cuda:
         dev = torch.device("cuda", local) if world > 1 else torch.device(device or "cuda")
         torch.cuda.set_device(dev)

@@ -139,6 +139,6 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "records" / "track_non_record_16
 @pytest.mark.skipif(not list(EXAMPLE.glob("*.ptz")), reason="example record not present")
 def test_rerun_reproduces_the_example_record():
     # one of its seeds keeps the test short; `golfkit verify --rerun` on the folder re-runs all three
-    found = _ids(EXAMPLE, artifact=sorted(EXAMPLE.glob("*.ptz"))[0])
+    found = _ids(EXAMPLE, artifact=min(EXAMPLE.glob("*.ptz")))
     assert not [f for fs in found.values() for f in fs if f.severity.value in ("error", "warning")], found
     assert "rerun.val_bpb.matched" in found

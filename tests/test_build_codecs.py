@@ -131,3 +131,15 @@ def test_loader_only_carries_the_decoders_it_needs():
     assert "constriction" not in plain and "_gen" not in plain
     coded = build_in_memory(sd, [parse_rule("*=int6_row")], "ans").loader
     assert "constriction" in coded and "brotli" not in coded
+
+
+@pytest.mark.slow
+def test_best_is_never_larger_than_ans_and_beats_the_general_codecs_on_structured_weights():
+    g = torch.Generator().manual_seed(1)
+    cols = torch.exp(torch.randn(256, generator=g) * 0.5)
+    sd = {f"l{i}.weight": torch.randn(512, 256, generator=g) * cols / torch.rand(512, 256, generator=g).clamp_min(0.1)
+          for i in range(2)}
+    rules = [parse_rule("*=int6_row")]
+    sizes = {c: len(build_in_memory(sd, rules, c).blob) for c in ("best", "ans", "zstd-22:col", "brotli-11:col")}
+    assert sizes["best"] <= sizes["ans"]
+    assert sizes["best"] < 0.99 * min(sizes["zstd-22:col"], sizes["brotli-11:col"])

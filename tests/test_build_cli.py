@@ -182,3 +182,20 @@ def test_minified_code_is_counted_as_golfkit_minify_packs_it(tmp_path):
     assert r.exit_code == 0, r.output
     b = json.loads(r.output)
     assert 0 < b["code_bytes"] < code.stat().st_size and "golfkit minify" in b["code"]
+
+
+def test_a_round_trip_mismatch_fails_the_build_and_writes_nothing(tmp_path, monkeypatch):
+    import golfkit.build.build as build_mod
+
+    real = build_mod.decode_container
+
+    def corrupting(blob, where="artifact"):
+        art = real(blob, where)
+        q = next(t for t in art.tensors if "q" in t.parts).parts["q"]
+        q.view(-1)[0] = q.view(-1)[0] ^ 1
+        return art
+
+    monkeypatch.setattr(build_mod, "decode_container", corrupting)
+    out = tmp_path / "m.gk"
+    _fails(run("build", "--checkpoint", str(_checkpoint(tmp_path)), "-o", str(out)), "does not decode to the values written")
+    assert not out.exists()

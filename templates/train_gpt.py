@@ -44,7 +44,11 @@ class InputError(Exception):
 # -----------------------------
 
 def _env(name: str, default, cast=str):
-    return cast(os.environ.get(name, default))
+    value = os.environ.get(name, default)
+    try:
+        return cast(value)
+    except ValueError:
+        raise InputError(f"{name}={value!r} is not a valid {cast.__name__}") from None
 
 
 class Hyperparameters:
@@ -524,7 +528,11 @@ def compress_artifact(payload: bytes, compressor: str) -> bytes:
 def read_artifact(blob: bytes, where: str = "artifact") -> tuple[dict, dict[str, Tensor]]:
     """(meta, float state dict) from a compressed container; decompression is bounded, offsets checked."""
     if blob[:4] == b"\x28\xb5\x2f\xfd":
-        payload = zstandard.ZstdDecompressor().stream_reader(blob).read(MAX_ARTIFACT_BYTES + 1)
+        reader, chunks, size = zstandard.ZstdDecompressor().stream_reader(blob), [], 0
+        while size <= MAX_ARTIFACT_BYTES and (chunk := reader.read(1 << 24)):
+            chunks.append(chunk)
+            size += len(chunk)
+        payload = b"".join(chunks)
     elif blob[:1] == b"\x78":
         d = zlib.decompressobj()
         payload = d.decompress(blob, MAX_ARTIFACT_BYTES + 1)
@@ -573,8 +581,8 @@ def device_description(device: torch.device) -> str:
             return f"cuda: {torch.cuda.get_device_name(device)}"
     cpu = platform.processor() or platform.machine()
     try:
-        models = [ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")]
-        cpu = models[0] if models else cpu
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), cpu)
     except OSError:
         pass
     return f"cpu: {cpu} cores:{os.cpu_count()} torch_threads:{torch.get_num_threads()}"

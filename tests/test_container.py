@@ -190,6 +190,16 @@ def test_unreadable_artifact_file(tmp_path):
 
 # --- the trainer's own mirror of writer and reader ---
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Two OpenMP threads on a shared, oversubscribed CPU spin against each other: one is much faster there.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
 @pytest.fixture(scope="module")
 def trainer():
     return load_trainer()
@@ -249,3 +259,11 @@ def test_trainer_reader_refuses_bad_bytes(trainer, model_state):
         trainer.read_artifact(zlib.compress(b"GOLFKIT\x02" + payload[8:]))
     with pytest.raises(trainer.InputError, match="not a zstd or zlib"):
         trainer.read_artifact(b"junk")
+
+
+def test_trainer_reader_reads_a_payload_larger_than_one_chunk(trainer):
+    state = {"w": torch.zeros(3000, 3000), "v": torch.linspace(-1, 1, 5000)}  # 18 MB as fp16, over 16 MiB
+    blob = trainer.compress_artifact(trainer.encode_artifact(state, {}, 1 << 30), "zstd")
+    assert len(decompress(blob)) > 1 << 24
+    _, back = trainer.read_artifact(blob)
+    assert torch.equal(back["w"], state["w"]) and torch.equal(back["v"], state["v"].half().float())

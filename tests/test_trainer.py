@@ -44,6 +44,15 @@ def load_trainer():
     return module
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Two OpenMP threads on a shared, oversubscribed CPU spin against each other: one is much faster there.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def trainer():
     return load_trainer()
@@ -254,6 +263,7 @@ def test_bad_input_exits_2_with_one_line(dataset, tmp_path):
     ("unreadable-tokenizer", r"not a readable SentencePiece model"),
     ("truncated-shard", r"header says \d+ tokens .* truncated or corrupt"),
     ("token-out-of-range", r"token id \d+ >= VOCAB_SIZE=300"),
+    ("bad-number", r"SEED='one' is not a valid int"),
 ])
 def test_bad_input_raises_input_error(dataset, trainer, tmp_path, monkeypatch, case, match):
     # In-process (the same main() the script runs); the subprocess test above covers exit code and stderr.
@@ -268,6 +278,8 @@ def test_bad_input_raises_input_error(dataset, trainer, tmp_path, monkeypatch, c
     elif case == "truncated-shard":
         shard = data / "fineweb_train_000000.bin"
         shard.write_bytes(shard.read_bytes()[:-7])
+    elif case == "bad-number":
+        env["SEED"] = "one"
     else:
         env["VOCAB_SIZE"] = "300"
     for key, value in env.items():

@@ -334,3 +334,19 @@ def test_example_record_files_and_claims_match_its_logs():
     sp = load_tokenizer(RECORD / "tokenizer.model", 512)
     val = read_shard(RECORD / "fineweb_val_000000.bin")[: sub["data"]["val_tokens"] + 1]
     assert int(target_bytes(sp, val).sum()) == sub["data"]["val_bytes"]
+
+
+def test_example_generator_refuses_to_overwrite_and_reads_logs_strictly(tmp_path):
+    from golfkit.errors import GolfkitError
+    from golfkit.example import parse_log
+
+    proc = subprocess.run([sys.executable, "-m", "golfkit.example", str(tmp_path)], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "pass --force" in proc.stderr
+    log = (RECORD / "train_seed42.log").read_bytes()
+    run42 = parse_log(RECORD / "train_seed42.log", 42)
+    assert (run42.seed, run42.bytes_code) == (42, len(TRAINER.read_bytes()))
+    cut = tmp_path / "train_seed42.log"
+    cut.write_bytes(log[: log.rindex(b"final_sliding_window_exact")])
+    with pytest.raises(GolfkitError, match="did not finish"):
+        parse_log(cut, 42)

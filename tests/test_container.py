@@ -171,6 +171,24 @@ def test_compressed_stream_errors():
         decompress(b"PK\x03\x04 a zip file")
 
 
+def test_zstd_frame_without_content_size_is_checked_for_truncation():
+    import zstandard
+
+    payload = encode_container(all_schemes_artifact())
+    blob = zstandard.ZstdCompressor(level=3, write_content_size=False).compress(payload)
+    assert decompress(blob, where="x.ptz") == payload
+    with pytest.raises(GolfkitError, match=r"x\.ptz: zstd frame is truncated"):
+        decompress(blob[:-4], where="x.ptz")
+
+
+def test_zstd_several_frames_are_read_whole():
+    import zstandard
+
+    a, b = b"first frame " * 100, b"second frame " * 100
+    blob = zstandard.ZstdCompressor().compress(a) + zstandard.ZstdCompressor().compress(b)
+    assert decompress(blob) == a + b
+
+
 @pytest.mark.parametrize("codec", ["zstd", "zlib"])
 def test_bounded_decompression_refuses_a_bomb(codec, tmp_path):
     bomb = compress(bytes(8 << 20), codec)

@@ -5,10 +5,17 @@ different size), so one frequency table per tensor wastes bits. We sort rows and
 |q| into `rg` and `cg` equal-sized groups; each (row group, column group) pair is one context with
 its own table, and all its values are coded with constriction's ANS coder in one call.
 
+Two ways to model a context ("mode"), chosen per tensor by exact code length:
+- "table": one uint8 table per context over the symbols lo..hi (0 = absent, v > 0 = probability
+  proportional to 2**(v / 16): 1.1% steps, 1 byte per symbol).
+- "scaled": one such table for the whole tensor (its shape), and one byte j per context that
+  stretches it by s = 2**((j - 64) / 16): p(x) = F((x + 1/2) / s) - F((x - 1/2) / s), F the
+  piecewise-linear CDF of the shape over [lo - 1/2, hi + 1/2]. Cheap side information, so many
+  more contexts pay off, which matters for wide alphabets (int8).
 Part bytes: row-group ids, then column-group ids (each packed at log2(groups) bits, omitted when
-there is one group), then one uint8 table per context over the symbols lo..hi (0 = absent, v > 0 =
-probability proportional to 2**(v / 16): 1.1% steps, 1 byte per symbol), then the ANS words (uint32
-little-endian). The header's coding holds {"codec": "ans", "lo", "hi", "rg", "cg"}.
+there is one group), then the tables ("table": rg*cg tables; "scaled": the shape table, then rg*cg
+bytes j), then the ANS words (uint32 little-endian). Coding: {"codec": "ans", "lo", "hi", "rg",
+"cg", "mode"} ("mode" absent = "table").
 """
 
 from __future__ import annotations
@@ -98,42 +105,70 @@ def _stats(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a.mean(axis=1), a.mean(axis=0)
 
 
-def choose_groups(q: np.ndarray) -> tuple[int, int, float]:
-    """Pick (rg, cg) that minimise the estimated part size: columns first, then rows."""
+def scaled_probabilities(shape_table: np.ndarray, lo: int, stretch: np.ndarray) -> np.ndarray:
+    """[len(stretch), alphabet] probabilities: the shape table stretched by 2**((j - 64) / 16)."""
+    base = table_probabilities(shape_table)
+    cdf = np.concatenate([[0.0], np.cumsum(base)])
+    edges = np.arange(lo, lo + len(base) + 1) - 0.5
+    scale = np.exp2((np.asarray(stretch, dtype=np.float64) - 64.0) / 16.0)[:, None]
+    p = np.interp(edges[None, 1:] / scale, edges, cdf) - np.interp(edges[None, :-1] / scale, edges, cdf)
+    p = np.maximum(p, 1e-9)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _scaled_cost(counts: np.ndarray, shape_table: np.ndarray, lo: int) -> tuple[np.ndarray, float]:
+    """Best stretch byte per context and the coded bits of all contexts under them."""
+    bits = counts @ -np.log2(scaled_probabilities(shape_table, lo, np.arange(256))).T
+    return bits.argmin(axis=1).astype(np.uint8), float(bits.min(axis=1).sum())
+
+
+def choose(q: np.ndarray) -> tuple[dict[str, Any], float]:
+    """The plan {"rg", "cg", "mode"} with the smallest estimated part size, and that size.
+
+    For each mode: column groups first, then row groups (greedy, exact code lengths).
+    """
     lo, hi = int(q.min()), int(q.max())
     alphabet = hi - lo + 1
     rstat, cstat = _stats(q)
     nrows, ncols = q.shape
+    shape_table = table_from_counts(np.bincount((q.astype(np.int64) - lo).ravel(), minlength=alphabet))
 
-    def cost(rg: int, cg: int) -> float:
+    def cost(rg: int, cg: int, mode: str) -> float:
         counts = context_counts(q, group_ids(rstat, rg), group_ids(cstat, cg), cg, lo, alphabet)
-        return estimate_bytes(counts, nrows, ncols, rg, cg)
+        if mode == "table":
+            return estimate_bytes(counts, nrows, ncols, rg, cg)
+        _, bits = _scaled_cost(counts, shape_table, lo)
+        ids = len(_pack_ids(np.zeros(nrows, np.uint8), rg)) + len(_pack_ids(np.zeros(ncols, np.uint8), cg))
+        return ids + alphabet + rg * cg + bits / 8 + 4
 
-    best = (1, 1, cost(1, 1))
-    for cg in GROUP_CHOICES[1:]:
-        if cg * 8 > ncols:
-            break
-        c = cost(1, cg)
-        if c < best[2]:
-            best = (1, cg, c)
-    cg = best[1]
-    for rg in GROUP_CHOICES[1:]:
-        if rg * 8 > nrows:
-            break
-        c = cost(rg, cg)
-        if c < best[2]:
-            best = (rg, cg, c)
+    best: tuple[dict[str, Any], float] | None = None
+    for mode in ("table", "scaled"):
+        plan, size = {"rg": 1, "cg": 1, "mode": mode}, cost(1, 1, mode)
+        for cg in GROUP_CHOICES[1:]:
+            if cg * 8 > ncols:
+                break
+            c = cost(1, cg, mode)
+            if c < size:
+                plan, size = {**plan, "cg": cg}, c
+        for rg in GROUP_CHOICES[1:]:
+            if rg * 8 > nrows:
+                break
+            c = cost(rg, plan["cg"], mode)
+            if c < size:
+                plan, size = {**plan, "rg": rg}, c
+        if best is None or size < best[1]:
+            best = (plan, size)
     return best
 
 
-def encode(q: np.ndarray, rg: int | None = None, cg: int | None = None) -> tuple[bytes, dict[str, Any]]:
-    """ANS-code an integer matrix; groups are chosen by `choose_groups` unless given."""
+def encode(q: np.ndarray, plan: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:
+    """ANS-code an integer matrix under `plan` ({"rg", "cg", "mode"}; chosen by `choose` if None)."""
     constriction = _constriction()
     q = np.asarray(q)
     if q.ndim != 2 or q.size == 0:
         raise GolfkitError(f"ans coding needs a non-empty 2-D integer array, got shape {list(q.shape)}")
-    if rg is None or cg is None:
-        rg, cg, _ = choose_groups(q)
+    plan = plan or choose(q)[0]
+    rg, cg, mode = int(plan["rg"]), int(plan["cg"]), plan.get("mode", "table")
     lo, hi = int(q.min()), int(q.max())
     if lo == hi:  # constriction needs two symbols or more
         lo, hi = (lo, lo + 1) if lo < 127 else (lo - 1, hi)
@@ -142,7 +177,13 @@ def encode(q: np.ndarray, rg: int | None = None, cg: int | None = None) -> tuple
     rows, cols = group_ids(rstat, rg), group_ids(cstat, cg)
     counts = context_counts(q, rows, cols, cg, lo, alphabet)
     counts = np.vstack([counts, np.zeros((rg * cg - len(counts), alphabet), dtype=counts.dtype)])
-    tables = np.stack([table_from_counts(c) for c in counts])
+    if mode == "scaled":
+        shape_table = table_from_counts(counts.sum(axis=0))
+        stretch, _ = _scaled_cost(counts, shape_table, lo)
+        side, probs = shape_table.tobytes() + stretch.tobytes(), scaled_probabilities(shape_table, lo, stretch)
+    else:
+        tables = np.stack([table_from_counts(c) for c in counts])
+        side, probs = tables.tobytes(), [table_probabilities(t) if t.any() else None for t in tables]
     coder = constriction.stream.stack.AnsCoder()
     # A stack: encode the last context first so that the decoder reads them in order.
     for k in reversed(range(rg * cg)):
@@ -150,11 +191,12 @@ def encode(q: np.ndarray, rg: int | None = None, cg: int | None = None) -> tuple
         if len(r_idx) == 0 or len(c_idx) == 0:
             continue
         symbols = (q[np.ix_(r_idx, c_idx)].astype(np.int32) - lo).ravel()
-        model = constriction.stream.model.Categorical(table_probabilities(tables[k]), perfect=False)
-        coder.encode_reverse(symbols, model)
+        coder.encode_reverse(symbols, constriction.stream.model.Categorical(probs[k], perfect=False))
     words = coder.get_compressed().astype("<u4").tobytes()
-    blob = _pack_ids(rows, rg) + _pack_ids(cols, cg) + tables.tobytes() + words
-    return blob, {"codec": "ans", "lo": lo, "hi": hi, "rg": rg, "cg": cg}
+    coding = {"codec": "ans", "lo": lo, "hi": hi, "rg": rg, "cg": cg}
+    if mode == "scaled":
+        coding["mode"] = "scaled"
+    return _pack_ids(rows, rg) + _pack_ids(cols, cg) + side + words, coding
 
 
 def decode(blob: bytes | memoryview, coding: dict[str, Any], shape: tuple[int, int], where: str) -> np.ndarray:
@@ -164,7 +206,9 @@ def decode(blob: bytes | memoryview, coding: dict[str, Any], shape: tuple[int, i
         lo, hi, rg, cg = (int(coding[k]) for k in ("lo", "hi", "rg", "cg"))
     except (KeyError, TypeError, ValueError):
         raise GolfkitError(f"{where}: ans coding lacks lo/hi/rg/cg; corrupt artifact") from None
-    if not (-128 <= lo <= hi <= 127) or rg not in GROUP_CHOICES or cg not in GROUP_CHOICES or len(shape) != 2:
+    mode = coding.get("mode", "table")
+    if (not (-128 <= lo < hi <= 127) or rg not in GROUP_CHOICES or cg not in GROUP_CHOICES or len(shape) != 2
+            or mode not in ("table", "scaled")):
         raise GolfkitError(f"{where}: ans coding has bad fields {coding} for shape {list(shape)}; corrupt artifact")
     nrows, ncols = shape
     alphabet = hi - lo + 1
@@ -173,10 +217,17 @@ def decode(blob: bytes | memoryview, coding: dict[str, Any], shape: tuple[int, i
     view = view[used:]
     cols, used = _unpack_ids(view, ncols, cg)
     view = view[used:]
-    ntab = rg * cg * alphabet
+    ntab = rg * cg * alphabet if mode == "table" else alphabet + rg * cg
     if len(view) < ntab or (len(view) - ntab) % 4 or rows.max(initial=0) >= rg or cols.max(initial=0) >= cg:
         raise GolfkitError(f"{where}: ans part is truncated or its group ids are out of range; corrupt artifact")
-    tables = np.frombuffer(view[:ntab], dtype=np.uint8).reshape(rg * cg, alphabet)
+    side = np.frombuffer(view[:ntab], dtype=np.uint8)
+    if mode == "scaled":
+        if not side[:alphabet].any():
+            raise GolfkitError(f"{where}: ans shape table is empty; corrupt artifact")
+        probs = scaled_probabilities(side[:alphabet], lo, side[alphabet:])
+    else:
+        tables = side.reshape(rg * cg, alphabet)
+        probs = [table_probabilities(t) if t.any() else None for t in tables]
     words = np.frombuffer(view[ntab:], dtype="<u4").astype(np.uint32)
     out = np.empty(shape, dtype=np.int8)
     coder = constriction.stream.stack.AnsCoder(words)
@@ -184,9 +235,9 @@ def decode(blob: bytes | memoryview, coding: dict[str, Any], shape: tuple[int, i
         r_idx, c_idx = np.flatnonzero(rows == k // cg), np.flatnonzero(cols == k % cg)
         if len(r_idx) == 0 or len(c_idx) == 0:
             continue
-        if not tables[k].any():
+        if probs[k] is None:
             raise GolfkitError(f"{where}: ans context {k} has an empty table; corrupt artifact")
-        model = constriction.stream.model.Categorical(table_probabilities(tables[k]), perfect=False)
+        model = constriction.stream.model.Categorical(probs[k], perfect=False)
         symbols = coder.decode(model, len(r_idx) * len(c_idx))
         out[np.ix_(r_idx, c_idx)] = (symbols + lo).astype(np.int8).reshape(len(r_idx), len(c_idx))
     if not coder.is_empty():

@@ -153,7 +153,8 @@ def _code_part(t: torch.Tensor, request: dict[str, Any]) -> tuple[bytes, dict[st
     if codec == "ans":
         if t.dtype != torch.int8 or t.dim() != 2:
             raise ContainerError(f"codec ans codes 2-D int8 parts only, not {DTYPE_NAMES[t.dtype]} {list(t.shape)}")
-        return ans.encode(t.numpy(), request.get("rg"), request.get("cg"))
+        plan = {k: request[k] for k in ("rg", "cg", "mode") if k in request}
+        return ans.encode(t.numpy(), plan if "rg" in plan and "cg" in plan else None)
     layout = request.get("layout", "row")
     if layout not in codecs.LAYOUTS:
         raise ContainerError(f"unknown layout {layout!r}: use one of {', '.join(codecs.LAYOUTS)}")

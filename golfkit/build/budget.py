@@ -153,5 +153,5 @@ def _describe(coding: dict[str, Any] | None) -> str:
     if not coding:
         return "outer"
     if coding["codec"] == "ans":
-        return f"ans {coding['rg']}x{coding['cg']} ctx"
+        return f"ans {coding['rg']}x{coding['cg']} {coding.get('mode', 'table')}"
     return f"{coding['codec']}:{coding.get('layout', 'row')}"

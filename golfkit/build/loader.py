@@ -28,12 +28,18 @@ def load_artifact(path):
 _ANS = '''def _ids(x,n,G):
  b=G.bit_length()-1;m=(n*b+7)//8
  return m,(np.unpackbits(np.frombuffer(x[:m],np.uint8))[:n*b].reshape(n,b).astype(int)<<np.arange(b)).sum(1)
+def _p(t):
+ p=np.where(t>0,np.exp2((t-255.)/16),0.);return p/p.sum()
 def _ans(x,c,s):
- i,rg=_ids(x,s[0],c['rg']);x=x[i:];i,cg=_ids(x,s[1],c['cg']);x=x[i:];A=c['hi']-c['lo']+1;K=c['rg']*c['cg']
- T=np.frombuffer(x[:K*A],np.uint8).reshape(K,A);D=constriction.stream.stack.AnsCoder(np.frombuffer(x[K*A:],'<u4').astype(np.uint32));a=np.empty(s,np.int8)
+ i,rg=_ids(x,s[0],c['rg']);x=x[i:];i,cg=_ids(x,s[1],c['cg']);x=x[i:];lo=c['lo'];A=c['hi']-lo+1;K=c['rg']*c['cg']
+ if c.get('mode')=='scaled':
+  T=np.frombuffer(x[:A+K],np.uint8);x=x[A+K:];F=np.concatenate([[0.],np.cumsum(_p(T[:A]))]);e=np.arange(lo,lo+A+1)-.5;z=np.exp2((T[A:]-64.)/16)[:,None]
+  P=np.maximum(np.interp(e[None,1:]/z,e,F)-np.interp(e[None,:-1]/z,e,F),1e-9);P=P/P.sum(1,keepdims=True)
+ else:P=[_p(t) for t in np.frombuffer(x[:K*A],np.uint8).reshape(K,A)];x=x[K*A:]
+ D=constriction.stream.stack.AnsCoder(np.frombuffer(x,'<u4').astype(np.uint32));a=np.empty(s,np.int8)
  for k in range(K):
   I,J=np.flatnonzero(rg==k//c['cg']),np.flatnonzero(cg==k%c['cg'])
-  if len(I)*len(J):p=np.where(T[k]>0,np.exp2((T[k]-255.)/16),0.);a[np.ix_(I,J)]=(D.decode(constriction.stream.model.Categorical(p/p.sum(),perfect=False),len(I)*len(J))+c['lo']).reshape(len(I),len(J))
+  if len(I)*len(J):a[np.ix_(I,J)]=(D.decode(constriction.stream.model.Categorical(P[k],perfect=False),len(I)*len(J))+lo).reshape(len(I),len(J))
  return a
 '''
 _GENERAL = '''def _gen(x,c,s,y):

@@ -103,8 +103,8 @@ def best_coding(t: torch.Tensor, is_q: bool, screen: bool = True) -> dict[str, A
     arr = part_array(t)
     exact: list[tuple[float, dict[str, Any] | None]] = []
     if is_q:
-        rg, cg, est = ans.choose_groups(arr)
-        exact.append((est, {"codec": "ans", "rg": rg, "cg": cg}))
+        plan, est = ans.choose(arr)
+        exact.append((est, {"codec": "ans", **plan}))
         if not screen:
             return exact[0][1]
     screened: list[tuple[float, dict[str, Any] | None, bytes]] = []

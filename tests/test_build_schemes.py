@@ -117,17 +117,21 @@ def test_version_1_file_may_not_use_version_2_schemes():
         decode_container(bytes(blob))
 
 
+def _with_shape(blob: bytes, old: bytes, new: bytes) -> bytes:
+    """The container `blob` with one part shape rewritten in its header (header length fixed up)."""
+    bad = blob.replace(old, new, 1)
+    assert bad != blob
+    hlen = int.from_bytes(blob[8:12], "little") + len(bad) - len(blob)
+    return bad[:8] + hlen.to_bytes(4, "little") + bad[12:]
+
+
 def test_coded_part_that_decodes_to_the_wrong_size_is_refused():
     rec = quantize("w", heavy(32, 64), parse_scheme("int6_row"))
-    art = Artifact(tensors=[rec])
-    assign_codings(art, parse_codec("zlib-9:row"))
-    rec.coding["q"] = {"codec": "zlib", "layout": "row"}
-    blob = encode_container(art)
+    rec.coding = {"q": {"codec": "zlib", "layout": "row"}}
+    blob = encode_container(Artifact(tensors=[rec]))
     # Claim a smaller shape than the coded bytes hold: the bounded decoder must refuse it.
-    bad = blob.replace(b'"shape":[32,64],"offset":0', b'"shape":[16,64],"offset":0', 1)
-    assert bad != blob
     with pytest.raises(GolfkitError, match="decodes to"):
-        decode_container(bad.replace(bad[8:12], len(bad[12:].split(b"}]}", 1)[0] + b"}]}").to_bytes(4, "little")))
+        decode_container(_with_shape(blob, b'"shape":[32,64],"offset":0', b'"shape":[16,64],"offset":0'))
 
 
 def test_glob_rules_skip_small_and_control_tensors_and_last_match_wins():
@@ -172,3 +176,18 @@ def test_quantization_error_shrinks_with_bits():
         errs.append(float((deq - w).norm() / w.norm()))
     assert errs == sorted(errs, reverse=True) and errs[-1] < 0.05
     assert all(math.isfinite(e) for e in errs)
+
+
+def test_coded_part_claiming_a_huge_shape_is_refused_before_decoding():
+    rec = quantize("w", heavy(32, 64), parse_scheme("int6_row"))
+    rec.coding = {"q": {"codec": "zstd", "layout": "row"}}
+    blob = encode_container(Artifact(tensors=[rec]))
+    with pytest.raises(ContainerError, match="refusing"):
+        decode_container(_with_shape(blob, b'"shape":[32,64],"offset":0', b'"shape":[65536,65536],"offset":0'))
+
+
+def test_int_scheme_values_outside_their_range_are_refused():
+    rec = quantize("w", heavy(8, 64), parse_scheme("int4_row"))
+    rec.parts["q"][0, 0] = -128
+    with pytest.raises(ContainerError, match="int4_row parts do not fit"):
+        decode_container(encode_container(Artifact(tensors=[rec])))

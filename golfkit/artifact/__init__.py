@@ -16,7 +16,8 @@ Version 2 (version byte 2, written only by files that use one of these; everythi
 7. A part may carry "coding": its "nbytes" bytes are then coded, not raw. {"codec": none|zlib|zstd|
    lzma|xz|brotli, "layout": row|col|shuffle, "stride"?, lzma "dict"/"lc"/"lp"/"pb"}: the raw bytes,
    transposed (col) or regrouped by position modulo stride (shuffle), then compressed ("lzma" is raw
-   LZMA2 with those filter fields). {"codec": "ans", "lo", "hi", "rg", "cg"}: see golfkit.artifact.ans.
+   LZMA2 with those filter fields). {"codec": "ans", "lo", "hi", "rg", "cg", "mode"?}: context-grouped
+   ANS of an int8 matrix, format in golfkit.artifact.ans.
 """
 
 from golfkit.artifact.compress import compress, decompress, sniff_codec

@@ -187,7 +187,7 @@ def decode_container(blob: bytes, where: str = "artifact") -> Artifact:
     meta = header.get("meta", {})
     if not isinstance(meta, dict):
         raise ContainerError(f"{where}: header 'meta' is not an object")
-    expected, tensors = 0, []
+    expected, tensors, decoded = 0, [], 0
     for i, e in enumerate(header["tensors"]):
         try:
             name, dtype, shape, scheme, parts = e["name"], e["dtype"], tuple(e["shape"]), e["scheme"], e["parts"]
@@ -202,7 +202,8 @@ def decode_container(blob: bytes, where: str = "artifact") -> Artifact:
         for role, p in parts.items():
             part_where = f"{where}: tensor {name!r} part {role!r}"
             if version == VERSION_CODED and isinstance(p, dict) and "coding" in p:
-                loaded[role], coding[role] = _read_coded_part(data, p, expected, part_where)
+                loaded[role], coding[role] = _read_coded_part(data, p, expected, part_where, decoded)
+                decoded += loaded[role].numel() * loaded[role].element_size()
             else:
                 loaded[role] = _read_part(data, p, expected, part_where)
             expected += p["nbytes"]
@@ -240,8 +241,14 @@ def _np_dtype(dtype: str) -> np.dtype:
     return np.dtype(np.int16) if dtype == "bfloat16" else np.dtype(DTYPE_NAMES[DTYPES[dtype]]).newbyteorder("<")
 
 
-def _read_coded_part(data: memoryview, p: dict, expected: int, where: str) -> tuple[torch.Tensor, dict[str, Any]]:
-    """A version-2 part stored through a codec: bounds first, then decode to exactly shape x itemsize."""
+def _read_coded_part(
+    data: memoryview, p: dict, expected: int, where: str, decoded: int
+) -> tuple[torch.Tensor, dict[str, Any]]:
+    """A version-2 part stored through a codec: bounds first, then decode to exactly shape x itemsize.
+
+    `decoded` counts the bytes coded parts have already produced: all of them together may not
+    exceed DEFAULT_MAX_OUTPUT, so a small file cannot claim a huge shape and inflate into it.
+    """
     try:
         dtype, shape, offset, nbytes = p["dtype"], [int(s) for s in p["shape"]], int(p["offset"]), int(p["nbytes"])
         coding = dict(p["coding"])
@@ -251,6 +258,9 @@ def _read_coded_part(data: memoryview, p: dict, expected: int, where: str) -> tu
         raise ContainerError(f"{where}: bad dtype {dtype!r}, shape {shape} or nbytes {nbytes}")
     if offset != expected or offset + nbytes > len(data):
         raise ContainerError(f"{where}: offset {offset} (+{nbytes}) is out of place or past the end; truncated?")
+    size = math.prod(shape) * _np_dtype(dtype).itemsize
+    if decoded + size > DEFAULT_MAX_OUTPUT:
+        raise ContainerError(f"{where}: coded parts decode to more than {DEFAULT_MAX_OUTPUT:,} bytes; refusing")
     blob = data[offset : offset + nbytes]
     if coding.get("codec") == "ans":
         if dtype != "int8" or len(shape) != 2:
@@ -259,7 +269,6 @@ def _read_coded_part(data: memoryview, p: dict, expected: int, where: str) -> tu
     layout, stride = coding.get("layout", "row"), coding.get("stride", 2)
     if layout not in codecs.LAYOUTS or not isinstance(stride, int) or not 1 <= stride <= 16:
         raise ContainerError(f"{where}: bad layout {layout!r} or stride {stride!r}")
-    size = math.prod(shape) * _np_dtype(dtype).itemsize
     raw = codecs.decompress_bytes(blob, coding, size, where)
     arr = codecs.undo_layout(raw, layout, tuple(shape), _np_dtype(dtype), stride)
     t = torch.from_numpy(arr.astype(arr.dtype.newbyteorder("=")))
@@ -285,7 +294,7 @@ def _check_shapes(rec: TensorRecord, where: str) -> None:
         elif ok:
             ok = tuple(scale.shape) == (q.shape[0],)
         if ok and q.numel():
-            ok = int(q.abs().max()) <= (1 << (bits - 1)) - 1
+            ok = int(q.to(torch.int16).abs().max()) <= (1 << (bits - 1)) - 1  # int16: abs(-128) overflows int8
         if not ok:
             raise ContainerError(f"{where}: tensor {rec.name!r}: {rec.scheme} parts do not fit shape {list(rec.shape)}")
 

@@ -11,7 +11,6 @@ from golfkit.artifact.compress import compress, decompress
 from golfkit.artifact.container import Artifact, ContainerError, decode_container, encode_container
 from golfkit.artifact.quantize import quantize_state_dict
 from golfkit.build.build import build_in_memory
-from golfkit.build.pack import assign_codings, parse_codec
 from golfkit.build.policy import assign, load_rules_toml, parse_rule
 from golfkit.build.schemes import parse_scheme, quantize
 from golfkit.errors import GolfkitError

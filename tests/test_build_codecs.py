@@ -146,7 +146,6 @@ def test_loader_only_carries_the_decoders_it_needs():
     assert "constriction" in coded and "brotli" not in coded
 
 
-@pytest.mark.slow
 def test_best_is_never_larger_than_ans_and_beats_the_general_codecs_on_structured_weights():
     g = torch.Generator().manual_seed(1)
     cols = torch.exp(torch.randn(256, generator=g) * 0.5)

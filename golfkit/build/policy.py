@@ -51,7 +51,13 @@ def parse_rule(text: str, source: str = "--scheme") -> Rule:
 
 def load_rules_toml(path: str | Path) -> list[Rule]:
     """Rules from a TOML file's `[schemes]` table, in file order."""
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the tomli backport has the same API
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise GolfkitError("reading --schemes needs Python 3.11+ or `pip install tomli`") from None
 
     path = Path(path)
     try:

@@ -12,6 +12,7 @@ import sentencepiece as spm
 from golfkit.data.shards import write_shard
 from golfkit.data.synthetic import documents
 from golfkit.errors import GolfkitError
+from golfkit.eval.token_bytes import byte_table
 
 BOS_ID = 1
 # Documents per train shard: small shards keep several files in play, as in the challenge.
@@ -71,34 +72,19 @@ def load_tokenizer(path: str | Path, vocab_size: int | None = None) -> spm.Sente
 def piece_tables(sp: spm.SentencePieceProcessor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per token id: (bytes of the piece without its leading "▁", has a leading "▁", is a boundary token).
 
-    Byte-fallback pieces count 1 byte; control, unknown and unused pieces count 0 and are boundaries
-    (docs/reference-model.md, "Bytes of a target token").
+    golfkit's one byte table (`golfkit.eval.token_bytes`, docs/reference-model.md), as arrays.
     """
-    n = sp.vocab_size()
-    base = np.zeros(n, dtype=np.int64)
-    space = np.zeros(n, dtype=bool)
-    boundary = np.ones(n, dtype=bool)
-    for i in range(n):
-        if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
-            continue
-        boundary[i] = False
-        if sp.is_byte(i):
-            base[i] = 1
-            continue
-        piece = sp.id_to_piece(i)
-        space[i] = piece.startswith("\u2581")
-        base[i] = len(piece.removeprefix("\u2581").encode("utf-8"))
-    return base, space, boundary
+    table = byte_table(sp)
+    return table.base_bytes, table.leading_space, table.boundary
 
 
 def target_bytes(sp: spm.SentencePieceProcessor, tokens: np.ndarray) -> np.ndarray:
     """Bytes of each target of a token stream: entry j counts token j + 1 given its predecessor token j."""
-    base, space, boundary = piece_tables(sp)
+    table = byte_table(sp)
     tokens = np.asarray(tokens, dtype=np.int64)
-    if tokens.size and tokens.max() >= len(base):
-        raise GolfkitError(f"token id {int(tokens.max())} is outside the tokenizer's {len(base)} pieces")
-    prev, tgt = tokens[:-1], tokens[1:]
-    return base[tgt] + (space[tgt] & ~boundary[prev])
+    if tokens.size and tokens.max() >= table.vocab_size:
+        raise GolfkitError(f"token id {int(tokens.max())} is outside the tokenizer's {table.vocab_size} pieces")
+    return table.target_bytes(tokens)
 
 
 def encode_documents(sp: spm.SentencePieceProcessor, docs: list[str]) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Benchmark: model bytes and time of every codec/layout against the order-0 entropy bound.
 
-Usage: python bench/bench_codecs.py [--checkpoint CKPT] [--scheme int6_row] [--json OUT]
+Usage: python bench/bench_codecs.py [--checkpoint CKPT | --artifact GOLFKIT_ARTIFACT] [--scheme int6_row]
+       [--min-numel N] [--json OUT]
 Without --checkpoint it builds a baseline-sized state dict (9 layers, 512 wide, MLP 3x, vocab
 1024, 4 KV heads) with heavy-tailed (Student-t, 4 dof) rows and log-normal column scales.
 Reports, for the same quantized values: (1) the whole stream of q values in row, column and
@@ -63,9 +64,9 @@ def timed(fn, *args):
     return out, time.perf_counter() - t
 
 
-def streams(state: dict, scheme: str) -> dict:
+def streams(state: dict, scheme: str, min_numel: int) -> dict:
     """Whole-stream compression of all q values (and, separately, the fp16 scales)."""
-    artifact, _ = quantize_state(state, [parse_rule(f"*={scheme}")])
+    artifact, _ = quantize_state(state, [parse_rule(f"*={scheme}")], min_numel=min_numel)
     qs = [r.parts["q"].numpy() for r in artifact.tensors if "q" in r.parts]
     scales = b"".join(r.parts["scale"].numpy().tobytes() for r in artifact.tensors if "scale" in r.parts)
     out = {"values": int(sum(q.size for q in qs)), "order0_bytes": sum(order0_bytes(q) for q in qs),
@@ -81,30 +82,31 @@ def streams(state: dict, scheme: str) -> dict:
     return out
 
 
-def artifacts(state: dict, scheme: str, specs: list[str]) -> dict:
+def artifacts(state: dict, scheme: str, specs: list[str], min_numel: int) -> dict:
     """Model bytes of golfkit artifacts for each codec spec (same container, scales included)."""
     out = {}
     rules = [parse_rule(f"*={scheme}")]
     for spec in specs:
-        built, secs = timed(build_in_memory, state, rules, spec)
+        built, secs = timed(build_in_memory, state, rules, spec, None, min_numel)
         entry = {"model_bytes": len(built.blob), "build_seconds": round(secs, 1), "loader_bytes": len(built.loader)}
         if spec in ("best", "ans"):
-            q_parts = [r.parts["q"].numpy() for r in built.artifact.tensors if "q" in r.parts and "q" in r.coding]
-            entry["coded_q_bytes"] = _coded_q_bytes(built)
-            entry["order0_coded_q"] = sum(order0_bytes(q) for q in q_parts)
+            entry["coded_q_bytes"], entry["order0_coded_q"] = _ans_parts_vs_order0(built)
         out[spec] = entry
         print(f"  artifact {spec}: {len(built.blob):,} bytes, build {secs:.1f}s", flush=True)
     return out
 
 
-def _coded_q_bytes(built) -> int:
+def _ans_parts_vs_order0(built) -> tuple[int, float]:
+    """Bytes of the ANS-coded q parts (tables and group ids included) and the order-0 bound of their values."""
     from golfkit.artifact.compress import decompress
 
     container = decompress(built.blob)
     hlen = int.from_bytes(container[8:12], "little")
     header = json.loads(container[12 : 12 + hlen])
-    return sum(e["parts"]["q"]["nbytes"] for e in header["tensors"]
-               if "q" in e["parts"] and e["parts"]["q"].get("coding", {}).get("codec") == "ans")
+    q = {r.name: r.parts["q"].numpy() for r in built.artifact.tensors if "q" in r.parts}
+    coded = [(e["name"], e["parts"]["q"]["nbytes"]) for e in header["tensors"]
+             if "q" in e["parts"] and e["parts"]["q"].get("coding", {}).get("codec") == "ans"]
+    return sum(n for _, n in coded), sum(order0_bytes(q[name]) for name, _ in coded)
 
 
 def decode_time(state: dict) -> dict:
@@ -122,23 +124,30 @@ def decode_time(state: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint")
+    ap.add_argument("--artifact", help="a golfkit artifact (e.g. the example record's): its dequantized weights")
+    ap.add_argument("--min-numel", type=int, default=65_536)
     ap.add_argument("--scheme", default="int6_row")
     ap.add_argument("--json")
     ap.add_argument("--skip-streams", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    state = load_checkpoint(args.checkpoint) if args.checkpoint else baseline_state()
+    if args.artifact:
+        state = read_artifact(args.artifact).state_dict()
+    else:
+        state = load_checkpoint(args.checkpoint) if args.checkpoint else baseline_state()
     print(f"state dict: {sum(t.numel() for t in state.values()):,} parameters; scheme {args.scheme}", flush=True)
     report = {"scheme": args.scheme, "params": sum(t.numel() for t in state.values())}
     if not args.skip_streams:
-        report["streams"] = streams(state, args.scheme)
+        report["streams"] = streams(state, args.scheme, args.min_numel)
     specs = ["best", "ans"] + [f"{n}-{lv}:{lay}" for n, lv in GENERAL if n in REFERENCE for lay in codecs.LAYOUTS]
-    report["artifacts"] = arts = artifacts(state, args.scheme, specs)
+    report["artifacts"] = arts = artifacts(state, args.scheme, specs, args.min_numel)
     ref = min((v["model_bytes"], k) for k, v in arts.items() if k not in ("best", "ans"))
     report["best_vs_reference"] = {"reference": ref[1], "reference_bytes": ref[0],
                                    "gain": 1 - arts["best"]["model_bytes"] / ref[0]}
-    report["coded_q_vs_order0"] = arts["best"]["coded_q_bytes"] / arts["best"]["order0_coded_q"] - 1
-    report["decode"] = decode_time(state)
+    if arts["best"]["coded_q_bytes"]:
+        report["coded_q_vs_order0"] = arts["best"]["coded_q_bytes"] / arts["best"]["order0_coded_q"] - 1
+    if not args.artifact:
+        report["decode"] = decode_time(state)
     print(json.dumps({k: v for k, v in report.items() if k != "streams"}, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))

@@ -796,7 +796,9 @@ def main() -> None:
     tag = f"int8+{args.compressor}"
     if master:
         state = {k: v.detach().cpu() for k, v in base_model.state_dict().items()}
-        raw_bytes = sum(t.numel() * t.element_size() for t in state.values())
+        # The float checkpoint, for `golfkit build --checkpoint final_model.pt` (plain tensors, weights_only-safe).
+        torch.save(state, "final_model.pt")
+        raw_bytes = os.path.getsize("final_model.pt")
         log0(f"Serialized model: {raw_bytes} bytes")
         log0(f"Code size: {len(code)} bytes")
         log0(f"Total submission size: {raw_bytes + len(code)} bytes")

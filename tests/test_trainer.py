@@ -158,6 +158,29 @@ def test_final_metrics_equal_a_re_evaluation_of_the_artifact(smoke, dataset, tra
     assert implied == pytest.approx(canonical, rel=1e-9)
 
 
+def test_float_checkpoint_builds_with_golfkit_to_the_same_metrics(smoke, dataset):
+    # train -> final_model.pt -> golfkit build (v1 policy, best codec) -> golfkit eval: the trainer's own numbers.
+    cwd, log = smoke
+    logged = final_metrics(log)
+    checkpoint = cwd / "final_model.pt"
+    assert f"Serialized model: {checkpoint.stat().st_size} bytes" in log
+    meta = cwd / "meta.json"
+    meta.write_text(json.dumps({"model": read_artifact(cwd / "final_model.int8.ptz").meta["model"], "train_seq_len": 64}))
+    built = cwd / "built.ptz"
+    golfkit = [sys.executable, "-m", "golfkit"]
+    proc = subprocess.run([*golfkit, "build", "--checkpoint", str(checkpoint), "--min-numel", "256", "--meta", str(meta),
+                           "-o", str(built)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([*golfkit, "eval", str(built), "--data", str(dataset.root), "--tokenizer", str(dataset.tokenizer),
+                           "--stride", "16", "--json"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    results = {r["mode"]: r for r in json.loads(proc.stdout)["results"]}
+    assert (results["standard"]["val_loss"], results["standard"]["val_bpb"]) == pytest.approx(
+        logged["final_int8_zstd_roundtrip_exact"], abs=2e-6)
+    assert (results["sliding"]["val_loss"], results["sliding"]["val_bpb"]) == pytest.approx(
+        logged["final_sliding_window_exact"], abs=2e-6)
+
+
 @pytest.mark.parametrize("num_targets, seq_len, stride", [(1000, 64, 16), (1000, 64, 64), (50, 64, 16), (65, 64, 7)])
 def test_sliding_windows_score_every_target_once(trainer, num_targets, seq_len, stride):
     seen = np.zeros(num_targets, dtype=int)

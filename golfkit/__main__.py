@@ -1,0 +1,5 @@
+"""`python -m golfkit` runs the command line."""
+
+from golfkit.cli import main
+
+main()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from golfkit.artifact import read_artifact
+from golfkit.artifact import decompress, read_artifact
 from golfkit.data.shards import read_shard
 from golfkit.data.tokenizer import load_tokenizer, make_dataset, target_bytes
 from golfkit.schema import schema_errors
@@ -166,11 +166,12 @@ def test_float_checkpoint_builds_with_golfkit_to_the_same_metrics(smoke, dataset
     assert f"Serialized model: {checkpoint.stat().st_size} bytes" in log
     meta = cwd / "meta.json"
     meta.write_text(json.dumps({"model": read_artifact(cwd / "final_model.int8.ptz").meta["model"], "train_seq_len": 64}))
-    built = cwd / "built.ptz"
+    built = cwd / "built.ptz"  # --codec ans: an entropy-coded version-2 container, which needs the loader snippet
     golfkit = [sys.executable, "-m", "golfkit"]
-    proc = subprocess.run([*golfkit, "build", "--checkpoint", str(checkpoint), "--min-numel", "256", "--meta", str(meta),
-                           "-o", str(built)], capture_output=True, text=True, check=False)
+    build = [*golfkit, "build", "--checkpoint", str(checkpoint), "--min-numel", "256", "--codec", "ans"]
+    proc = subprocess.run([*build, "--meta", str(meta), "-o", str(built)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
+    assert decompress(built.read_bytes())[7] == 2
     proc = subprocess.run([*golfkit, "eval", str(built), "--data", str(dataset.root), "--tokenizer", str(dataset.tokenizer),
                            "--stride", "16", "--json"], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -179,6 +180,27 @@ def test_float_checkpoint_builds_with_golfkit_to_the_same_metrics(smoke, dataset
         logged["final_int8_zstd_roundtrip_exact"], abs=2e-6)
     assert (results["sliding"]["val_loss"], results["sliding"]["val_bpb"]) == pytest.approx(
         logged["final_sliding_window_exact"], abs=2e-6)
+    # ... and the trainer itself evaluates that artifact through the loader snippet golfkit emits for it.
+    loader = cwd / "loader.py"
+    proc = subprocess.run([*build, "--emit-loader"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    loader.write_text(proc.stdout)
+    proc = run(TRAINER, cwd, {**TINY, **data_env(dataset), "RUN_ID": "reeval", "EVAL_ARTIFACT": str(built),
+                              "ARTIFACT_LOADER": str(loader)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reeval = (cwd / "logs" / "reeval.txt").read_bytes().decode("utf-8")
+    again = final_metrics(reeval)
+    assert again["final_artifact_roundtrip_exact"] == pytest.approx(logged["final_int8_zstd_roundtrip_exact"], abs=2e-6)
+    assert again["final_sliding_window_exact"] == pytest.approx(logged["final_sliding_window_exact"], abs=2e-6)
+    code = TRAINER.stat().st_size + loader.stat().st_size
+    assert f"Total submission size artifact: {built.stat().st_size + code} bytes" in reeval
+    assert "step:1/4" not in reeval  # no training in this mode
+
+
+def test_eval_artifact_mode_rejects_a_missing_artifact(dataset, tmp_path):
+    proc = run(TRAINER, tmp_path, {**TINY, **data_env(dataset), "EVAL_ARTIFACT": str(tmp_path / "nope.ptz")})
+    assert proc.returncode == 2
+    assert "EVAL_ARTIFACT=" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("num_targets, seq_len, stride", [(1000, 64, 16), (1000, 64, 64), (50, 64, 16), (65, 64, 7)])

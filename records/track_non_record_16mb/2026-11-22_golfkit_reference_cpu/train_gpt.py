@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import glob
+import importlib.util
 import json
 import math
 import os
@@ -102,6 +103,10 @@ class Hyperparameters:
         self.compile = bool(_env("COMPILE", 1, int))
         self.quant_min_numel = _env("QUANT_MIN_NUMEL", 65_536, int)
         self.compressor = _env("COMPRESSOR", "zstd")
+        # Evaluate this finished artifact instead of training (e.g. one `golfkit build` wrote); a version-2
+        # artifact is read with the snippet `golfkit build --emit-loader` printed, saved as ARTIFACT_LOADER.
+        self.eval_artifact = _env("EVAL_ARTIFACT", "")
+        self.artifact_loader = _env("ARTIFACT_LOADER", "")
         if self.compressor not in ("zstd", "zlib"):
             raise InputError(f"COMPRESSOR={self.compressor!r}: use zstd or zlib")
         if self.model_dim % self.num_heads or self.num_heads % self.num_kv_heads:
@@ -588,6 +593,20 @@ def device_description(device: torch.device) -> str:
     return f"cpu: {cpu} cores:{os.cpu_count()} torch_threads:{torch.get_num_threads()}"
 
 
+def load_artifact_state(path: str, loader: str = "") -> dict[str, Tensor]:
+    """The artifact's dequantized state: container v1 by our reader, else by a loader snippet's load_artifact."""
+    if not os.path.isfile(path):
+        raise InputError(f"EVAL_ARTIFACT={path}: no such file")
+    if not loader:
+        return read_artifact(Path(path).read_bytes(), path)[1]
+    spec = importlib.util.spec_from_file_location("artifact_loader", loader)
+    if spec is None or not os.path.isfile(loader):
+        raise InputError(f"ARTIFACT_LOADER={loader}: no such Python file (save `golfkit build --emit-loader` there)")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.load_artifact(path)
+
+
 def main() -> None:
     code = Path(__file__).read_bytes()  # bytes, not text: a minified latin-1 wrapper must work too
     args = Hyperparameters()
@@ -699,6 +718,36 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
+    def final_evaluation(artifact_path: str, name: str, loader: str = "") -> None:
+        """Rebuild the model from the artifact as read back from disk and log the final metrics."""
+        sync()
+        t_eval = time.perf_counter()
+        base_model.load_state_dict(load_artifact_state(artifact_path, loader), strict=True)
+        val_loss, val_bpb = eval_val(args, base_model, rank, world_size, device, val_tokens, *luts)
+        sync()
+        log0(f"{name} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")
+        log0(f"{name}_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
+        if args.eval_stride > 0:
+            t_slide = time.perf_counter()
+            val_loss, val_bpb = eval_val_sliding(args, base_model, rank, world_size, device, val_tokens, *luts,
+                                                 stride=args.eval_stride, seq_len=args.eval_seq_len)
+            sync()
+            log0(f"final_sliding_window val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} stride:{args.eval_stride} "
+                 f"seq_len:{args.eval_seq_len} eval_time:{1000.0 * (time.perf_counter() - t_slide):.0f}ms")
+            log0(f"final_sliding_window_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
+        log0(f"total_eval_time:{time.perf_counter() - t_eval:.1f}s")
+
+    if args.eval_artifact:
+        size = os.path.getsize(args.eval_artifact) if os.path.isfile(args.eval_artifact) else 0
+        loader_bytes = os.path.getsize(args.artifact_loader) if os.path.isfile(args.artifact_loader) else 0
+        log0(f"Serialized model artifact: {size} bytes")
+        log0(f"Code size: {len(code) + loader_bytes} bytes")
+        log0(f"Total submission size artifact: {size + len(code) + loader_bytes} bytes")
+        final_evaluation(args.eval_artifact, "final_artifact_roundtrip", args.artifact_loader)
+        if distributed:
+            dist.destroy_process_group()
+        return
+
     def zero_grad_all() -> None:
         for opt in optimizers:
             opt.zero_grad(set_to_none=True)
@@ -796,7 +845,9 @@ def main() -> None:
     tag = f"int8+{args.compressor}"
     if master:
         state = {k: v.detach().cpu() for k, v in base_model.state_dict().items()}
-        raw_bytes = sum(t.numel() * t.element_size() for t in state.values())
+        # The float checkpoint, for `golfkit build --checkpoint final_model.pt` (plain tensors, weights_only-safe).
+        torch.save(state, "final_model.pt")
+        raw_bytes = os.path.getsize("final_model.pt")
         log0(f"Serialized model: {raw_bytes} bytes")
         log0(f"Code size: {len(code)} bytes")
         log0(f"Total submission size: {raw_bytes + len(code)} bytes")
@@ -811,24 +862,7 @@ def main() -> None:
     if distributed:
         dist.barrier()
 
-    sync()
-    t_eval = time.perf_counter()
-    _, state = read_artifact(Path(artifact_path).read_bytes(), artifact_path)
-    base_model.load_state_dict(state, strict=True)
-    name = f"final_int8_{args.compressor}_roundtrip"
-    val_loss, val_bpb = eval_val(args, base_model, rank, world_size, device, val_tokens, *luts)
-    sync()
-    log0(f"{name} val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} eval_time:{1000.0 * (time.perf_counter() - t_eval):.0f}ms")
-    log0(f"{name}_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
-    if args.eval_stride > 0:
-        t_slide = time.perf_counter()
-        val_loss, val_bpb = eval_val_sliding(args, base_model, rank, world_size, device, val_tokens, *luts,
-                                             stride=args.eval_stride, seq_len=args.eval_seq_len)
-        sync()
-        log0(f"final_sliding_window val_loss:{val_loss:.4f} val_bpb:{val_bpb:.4f} stride:{args.eval_stride} "
-             f"seq_len:{args.eval_seq_len} eval_time:{1000.0 * (time.perf_counter() - t_slide):.0f}ms")
-        log0(f"final_sliding_window_exact val_loss:{val_loss:.8f} val_bpb:{val_bpb:.8f}")
-    log0(f"total_eval_time:{time.perf_counter() - t_eval:.1f}s")
+    final_evaluation(artifact_path, f"final_int8_{args.compressor}_roundtrip")
     if distributed:
         dist.destroy_process_group()
 

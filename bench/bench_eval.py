@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from golfkit.eval.evaluate import evaluate, model_nll
+from golfkit.eval.evaluate import default_batch_tokens, evaluate, model_nll
 from golfkit.eval.model import GPT, ModelConfig
 from golfkit.eval.token_bytes import TokenByteTable
 from golfkit.eval.windows import sliding_windows
@@ -103,17 +103,19 @@ def bench(name: str, model: GPT, seq_len: int, args: argparse.Namespace, device:
     naive_rate = sum(w.scored for w in naive_windows) / (time.perf_counter() - t0)
     out["naive_tokens_per_s"] = naive_rate
 
+    batch_tokens = args.batch_tokens or default_batch_tokens(device, cfg.model_dim)
+    out["batch_tokens"] = batch_tokens
     variants = [("golfkit", False)] + ([("golfkit+compile", True)] if args.compile else [])
     for label, compile in variants:
         nll = model_nll(model, device, compile=compile)
         # Warm-up on every batch shape of the timed run, so that a compiled body is not recompiled inside it.
-        warm_windows = windows if compile else windows[: max(1, args.batch_tokens // seq_len)]
+        warm_windows = windows if compile else windows[: max(1, batch_tokens // seq_len)]
         t0 = time.perf_counter()
         evaluate(stream, table, warm_windows, nll, mode="sliding", seq_len=seq_len, stride=stride,
-                 batch_tokens=args.batch_tokens, progress=False)
+                 batch_tokens=batch_tokens, progress=False)
         warm = time.perf_counter() - t0
         res = evaluate(stream, table, windows, nll, mode="sliding", seq_len=seq_len, stride=stride,
-                       batch_tokens=args.batch_tokens, progress=False)
+                       batch_tokens=batch_tokens, progress=False)
         # On a shared machine the attainable matmul rate drifts: compare with the best one seen around the run.
         peak = max(peak, matmul_flops(device, torch.bfloat16 if device.type == "cuda" else torch.float32))
         rate = scored / res.wall_s
@@ -129,7 +131,8 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=16, help="sliding windows timed per model")
     parser.add_argument("--naive-fraction", type=int, default=2, help="naive loop times 1/N of the windows")
     parser.add_argument("--stride", type=int, default=64)
-    parser.add_argument("--batch-tokens", type=int, default=16_384)
+    parser.add_argument("--batch-tokens", type=int, default=None,
+                        help="input tokens per batch (default: golfkit eval's own choice for the device and model)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd golfkit")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT
-from golfkit.eval.evaluate import DEFAULT_BATCH_TOKENS
+from golfkit.eval.evaluate import CPU_BATCH_FLOATS, DEFAULT_BATCH_TOKENS
 from golfkit.eval.run import DEFAULT_STRIDE, MODES, EvalReport
 
 MODEL_FLAGS = ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_heads", "mlp_mult", "rope_base",
@@ -38,15 +38,16 @@ MODEL_FLAGS = ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_hea
 @click.option("--script", type=click.Path(path_type=Path), default=None,
               help="Script for --trust-code (default: train_gpt.py next to the artifact).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model body (pays a warm-up).")
-@click.option("--batch-tokens", type=int, default=DEFAULT_BATCH_TOKENS, show_default=True,
-              help="Input tokens per batch of windows.")
+@click.option("--batch-tokens", type=int, default=None,
+              help=f"Input tokens per batch of windows (default: {DEFAULT_BATCH_TOKENS} on a GPU, about "
+                   f"{CPU_BATCH_FLOATS:,} / model_dim on a CPU, so that activations stay in cache).")
 @click.option("--device", default=None, help="cpu or cuda[:N] (default: cuda when present). torchrun sets it per rank.")
 @click.option("--max-decompressed-bytes", type=int, default=DEFAULT_MAX_OUTPUT, show_default=True,
               help="Refuse artifacts that inflate past this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def eval_command(artifact: Path, data: Path, tokenizer: Path, seq_len: int | None, stride: int,
                  train_seq_len: int | None, mode: str, trust_code: bool, script: Path | None, compile_: bool,
-                 batch_tokens: int, device: str | None, max_decompressed_bytes: int, as_json: bool,
+                 batch_tokens: int | None, device: str | None, max_decompressed_bytes: int, as_json: bool,
                  **model_flags: float | None) -> None:
     """Evaluate ARTIFACT on the validation shards: val_loss and val_bpb, standard and sliding window.
 
@@ -59,7 +60,7 @@ def eval_command(artifact: Path, data: Path, tokenizer: Path, seq_len: int | Non
 
         report = eval_trusted(script or artifact.parent / "train_gpt.py", artifact, data, tokenizer,
                               train_seq_len=train_seq_len, seq_len=seq_len, stride=stride, modes=modes,
-                              batch_tokens=batch_tokens, device=device)
+                              batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS, device=device)
     else:
         from golfkit.eval.run import eval_artifact
 

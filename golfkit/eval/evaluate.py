@@ -30,6 +30,15 @@ from golfkit.eval.windows import Window
 NllFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 DEFAULT_BATCH_TOKENS = 32_768
+# On a CPU, windows whose activations stay in cache beat big batches: measured on 2 cores at the baseline
+# size (1024 x 512), one window per batch ran 1.6x faster per window than 16; at the example size
+# (256 x 128) 16 windows per batch were best. About 2^19 floats of [tokens, model_dim] per batch.
+CPU_BATCH_FLOATS = 1 << 19
+
+
+def default_batch_tokens(device: torch.device, model_dim: int) -> int:
+    """Input tokens per batch when the user gives none: large on a GPU, cache-sized on a CPU."""
+    return DEFAULT_BATCH_TOKENS if device.type == "cuda" else max(1, CPU_BATCH_FLOATS // model_dim)
 CPU = torch.device("cpu")
 
 

@@ -15,6 +15,7 @@ from golfkit.eval.evaluate import (
     Dist,
     EvalResult,
     NllFn,
+    default_batch_tokens,
     evaluate,
     init_distributed,
     model_nll,
@@ -77,7 +78,7 @@ def eval_stream(stream: np.ndarray, table: TokenByteTable, nll: NllFn, *, train_
 def eval_artifact(artifact: str | Path, data: str | Path, tokenizer: str | Path, *,
                   seq_len: int | None = None, stride: int = DEFAULT_STRIDE, train_seq_len: int | None = None,
                   modes: tuple[str, ...] = MODES, config: dict[str, Any] | None = None, compile: bool = False,
-                  batch_tokens: int = DEFAULT_BATCH_TOKENS, device: str | None = None, progress: bool | None = None,
+                  batch_tokens: int | None = None, device: str | None = None, progress: bool | None = None,
                   max_output: int = DEFAULT_MAX_OUTPUT) -> EvalReport:
     """Decode `artifact` into golfkit's reference-family model and evaluate it on the validation shards.
 
@@ -94,6 +95,7 @@ def eval_artifact(artifact: str | Path, data: str | Path, tokenizer: str | Path,
     stream = load_stream(data, cfg.vocab_size)
     sp = load_matching_tokenizer(tokenizer, cfg.vocab_size, stream)
     nll = model_nll(model, dist.device, compile=compile)
+    batch_tokens = batch_tokens or default_batch_tokens(dist.device, cfg.model_dim)
     targets, nbytes, results = eval_stream(stream, byte_table(sp), nll, train_seq_len=train_seq_len, seq_len=seq_len,
                                            stride=stride, modes=modes, dist=dist, batch_tokens=batch_tokens,
                                            progress=progress)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import struct
 import zlib
@@ -27,13 +26,8 @@ from golfkit.artifact.quantize import quantize_state_dict
 from golfkit.errors import GolfkitError
 
 TRAINER = Path(__file__).resolve().parents[1] / "templates" / "train_gpt.py"
+pytestmark = pytest.mark.usefixtures("one_thread")
 
-
-def load_trainer():
-    spec = importlib.util.spec_from_file_location("golfkit_reference_trainer", TRAINER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def sample_tensor(dtype: torch.dtype, shape=(3, 5)) -> torch.Tensor:
@@ -208,19 +202,7 @@ def test_unreadable_artifact_file(tmp_path):
 
 # --- the trainer's own mirror of writer and reader ---
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two OpenMP threads on a shared, oversubscribed CPU spin against each other: one is much faster there.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
-
-
-@pytest.fixture(scope="module")
-def trainer():
-    return load_trainer()
 
 
 @pytest.fixture(scope="module")

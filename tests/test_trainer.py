@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from golfkit.schema import schema_errors
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINER = ROOT / "templates" / "train_gpt.py"
+pytestmark = pytest.mark.usefixtures("one_thread")
 RECORD = ROOT / "records" / "track_non_record_16mb" / "2026-11-22_golfkit_reference_cpu"
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
@@ -37,25 +37,7 @@ TINY = {
 }
 
 
-def load_trainer():
-    spec = importlib.util.spec_from_file_location("golfkit_reference_trainer", TRAINER)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Two OpenMP threads on a shared, oversubscribed CPU spin against each other: one is much faster there.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def trainer():
-    return load_trainer()
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,8 @@ from golfkit.verify.api import verify_paths
               help="Largest accepted |re-run - claim| (default 1e-4, or half a unit of the claim's last decimal).")
 @click.option("--probes", is_flag=True, help="Run the legality probes on the record's own evaluator (needs --trust-code).")
 @click.option("--trust-code", is_flag=True,
-              help="Allow running the record's own code (sandboxed) for --probes, or for --rerun of other architectures.")
+              help="Allow running the record's own code: for --probes (sandboxed: limits, no network, a temporary "
+                   "copy), and for --rerun of architectures other than golfkit's reference family (a plain subprocess).")
 def verify(paths: tuple[Path, ...], as_json: bool, fmt: str, against: str | None, rerun: bool,
            rerun_data: Path | None, rerun_tokenizer: Path | None, rerun_artifact: Path | None,
            tolerance: float | None, probes: bool, trust_code: bool) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import zstandard
 
+from golfkit import bounded
 from golfkit.errors import GolfkitError
 
 GENERAL_CODECS = ("none", "zlib", "zstd", "lzma", "xz", "brotli")
@@ -91,30 +92,28 @@ def compress_bytes(raw: bytes, codec: str, level: int | None, long: bool = False
 def decompress_bytes(blob: bytes, coding: dict[str, Any], size: int, where: str) -> bytes:
     """Decompress a part to exactly `size` bytes, refusing anything larger or shorter."""
     codec = coding.get("codec")
+    blob = bytes(blob)
     try:
         if codec == "none":
-            out = bytes(blob)
+            out = blob
         elif codec == "zlib":
-            d = zlib.decompressobj()
-            out = d.decompress(blob, size + 1)
+            out = bounded.zlib_decode(blob, size)
         elif codec == "zstd":
-            out = zstandard.ZstdDecompressor().stream_reader(bytes(blob)).read(size + 1)
-        elif codec in ("lzma", "xz"):
-            if codec == "lzma":
-                d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_lzma_filters(coding))
-            else:
-                d = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-            out = d.decompress(bytes(blob), max_length=size + 1)
+            out = bounded.zstd_decode(blob, size)
+        elif codec == "lzma":
+            out = bounded.lzma_decode(blob, size, lzma.FORMAT_RAW, _lzma_filters(coding))
+        elif codec == "xz":
+            out = bounded.lzma_decode(blob, size, lzma.FORMAT_XZ)
         elif codec == "brotli":
-            out = _brotli().Decompressor().process(bytes(blob), output_buffer_limit=size + 1)
+            out = bounded.brotli_decode(blob, size)
         else:
             raise GolfkitError(f"{where}: unknown part codec {codec!r}; this golfkit cannot read it, upgrade golfkit")
-    except (zlib.error, zstandard.ZstdError, lzma.LZMAError, KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise GolfkitError(f"{where}: corrupt {codec} part ({exc}); re-copy or rebuild the artifact") from None
-    except Exception as exc:  # brotli raises its own brotli.error
-        if type(exc).__name__ == "error":
-            raise GolfkitError(f"{where}: corrupt {codec} part ({exc}); re-copy or rebuild the artifact") from None
-        raise
+    except bounded.TooLarge:
+        raise GolfkitError(f"{where}: {codec} part decodes to more than {size} bytes; corrupt artifact") from None
+    except (bounded.DecodeError, bounded.MissingDecoder) as exc:
+        raise GolfkitError(f"{where}: {codec} part: {exc}") from None
     if len(out) != size:
         raise GolfkitError(f"{where}: {codec} part decodes to {len(out)} bytes, expected {size}; corrupt artifact")
     return out

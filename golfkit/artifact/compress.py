@@ -10,12 +10,12 @@ import zlib
 
 import zstandard
 
+from golfkit import bounded
 from golfkit.errors import GolfkitError
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Generous for any artifact under the 16 MB cap (int8 containers rarely compress below 1/8).
 DEFAULT_MAX_OUTPUT = 1 << 30
-_ZSTD_FEED = 1 << 10
 
 
 def sniff_codec(blob: bytes) -> str | None:
@@ -41,47 +41,13 @@ def compress(payload: bytes, codec: str = "zstd", level: int | None = None) -> b
 def decompress(blob: bytes, max_output: int = DEFAULT_MAX_OUTPUT, where: str = "artifact") -> bytes:
     """Decompress a zstd or zlib blob, refusing output larger than `max_output` bytes."""
     codec = sniff_codec(blob)
+    if codec is None:
+        raise GolfkitError(
+            f"{where}: not a zstd or zlib stream (first bytes {blob[:4].hex() or 'empty'}); "
+            "is this a golfkit artifact?"
+        )
+    decode = bounded.zstd_decode if codec == "zstd" else bounded.zlib_decode
     try:
-        if codec == "zstd":
-            out = _zstd_bounded(blob, max_output, where)
-        elif codec == "zlib":
-            d = zlib.decompressobj()
-            out = d.decompress(blob, max_output)
-            if d.unconsumed_tail:
-                raise _too_big(where, max_output)
-            if not d.eof:
-                raise GolfkitError(f"{where}: zlib stream is truncated; re-copy the file")
-        else:
-            raise GolfkitError(
-                f"{where}: not a zstd or zlib stream (first bytes {blob[:4].hex() or 'empty'}); "
-                "is this a golfkit artifact?"
-            )
-    except (zstandard.ZstdError, zlib.error) as exc:
-        raise GolfkitError(f"{where}: corrupt {codec} data ({exc}); re-copy or rebuild the file") from None
-    return out
-
-
-def _zstd_bounded(blob: bytes, max_output: int, where: str) -> bytes:
-    # Feed small input chunks so that the output can overshoot the bound by a few blocks at most
-    # (a zstd block is at most 128 KiB of output for a 3-byte header), and check every frame ended.
-    out, size, pending = [], 0, blob
-    while pending:
-        dobj = zstandard.ZstdDecompressor().decompressobj()
-        for start in range(0, len(pending), _ZSTD_FEED):
-            chunk = dobj.decompress(pending[start : start + _ZSTD_FEED])
-            size += len(chunk)
-            if size > max_output:
-                raise _too_big(where, max_output)
-            out.append(chunk)
-            if dobj.eof:
-                break
-        if not dobj.eof:
-            raise GolfkitError(f"{where}: zstd frame is truncated after {size:,} bytes of output; re-copy the file")
-        pending = dobj.unused_data + pending[start + _ZSTD_FEED :]
-    return b"".join(out)
-
-
-def _too_big(where: str, max_output: int) -> GolfkitError:
-    return GolfkitError(
-        f"{where}: decompresses to more than {max_output:,} bytes; refusing (a real artifact is far smaller)"
-    )
+        return decode(blob, max_output)
+    except GolfkitError as exc:
+        raise type(exc)(f"{where}: {exc}") from None

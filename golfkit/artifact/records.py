@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from golfkit import bounded
 from golfkit.artifact.codecs import byte_unshuffle
 from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT, ZSTD_MAGIC, decompress
 from golfkit.artifact.container import MAGIC, Artifact, decode_container
@@ -109,32 +110,22 @@ class _NotThis(Exception):
 
 def _lzma_bounded(data: bytes, fmt: int, filters: Any, max_output: int, where: str) -> bytes:
     try:
-        d = lzma.LZMADecompressor(format=fmt, filters=filters)
-        out = d.decompress(data, max_length=max_output)
-    except lzma.LZMAError:
+        return bounded.lzma_decode(data, max_output, fmt, filters)
+    except bounded.DecodeError as exc:
         if fmt == lzma.FORMAT_XZ:
-            raise GolfkitError(f"{where}: corrupt xz data; re-copy the file") from None
+            raise GolfkitError(f"{where}: {exc}") from None
         raise _NotThis from None
-    if not d.eof and d.needs_input is False:
-        raise GolfkitError(f"{where}: decompresses to more than {max_output:,} bytes; refusing")
-    return out
+    except bounded.TooLarge as exc:
+        raise GolfkitError(f"{where}: {exc}") from None
 
 
 def _brotli_bounded(data: bytes, max_output: int, where: str) -> bytes:
     try:
-        import brotli
-    except ImportError:
+        return bounded.brotli_decode(data, max_output)
+    except (bounded.DecodeError, bounded.MissingDecoder):
         raise _NotThis from None
-    try:
-        d = brotli.Decompressor()
-        out = d.process(data, output_buffer_limit=max_output)
-    except brotli.error:
-        raise _NotThis from None
-    if len(out) >= max_output and not d.is_finished():
-        raise GolfkitError(f"{where}: decompresses to more than {max_output:,} bytes; refusing")
-    if not d.is_finished():
-        raise _NotThis
-    return out
+    except bounded.TooLarge as exc:
+        raise GolfkitError(f"{where}: {exc}") from None
 
 
 def load_weights_only(data: bytes, where: str) -> Any:

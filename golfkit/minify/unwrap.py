@@ -20,8 +20,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from golfkit import bounded
 from golfkit.errors import GolfkitError
-from golfkit.minify import codecs
 
 MAX_LAYERS = 8
 
@@ -297,22 +297,22 @@ class _Interpreter:
         if name in ("lzma.decompress", "lzma.LZMADecompressor"):
             fmt = kwargs.get("format", positional[0] if positional else lzma.FORMAT_AUTO)
             filters = kwargs.get("filters", positional[2] if len(positional) > 2 else None)
-            return _Value(codecs.lzma_decode(payload, bound, fmt, filters), steps + [codecs.lzma_name(payload, fmt)])
+            return _Value(bounded.lzma_decode(payload, bound, fmt, filters), steps + [bounded.lzma_name(payload, fmt)])
         if name in ("zlib.decompress", "zlib.decompressobj"):
             wbits = kwargs.get("wbits", positional[0] if positional else zlib.MAX_WBITS)
-            return _Value(codecs.zlib_decode(payload, bound, wbits), steps + ["zlib"])
+            return _Value(bounded.zlib_decode(payload, bound, wbits), steps + ["zlib"])
         if name == "gzip.decompress":
-            return _Value(codecs.zlib_decode(payload, bound, 16 + zlib.MAX_WBITS), steps + ["gzip"])
+            return _Value(bounded.zlib_decode(payload, bound, 16 + zlib.MAX_WBITS), steps + ["gzip"])
         if name in ("bz2.decompress", "bz2.BZ2Decompressor"):
-            return _Value(codecs.bz2_decode(payload, bound), steps + ["bz2"])
+            return _Value(bounded.bz2_decode(payload, bound), steps + ["bz2"])
         if name in ("brotli.decompress", "brotli.Decompressor"):
-            return _Value(codecs.brotli_decode(payload, bound), steps + ["brotli"])
+            return _Value(bounded.brotli_decode(payload, bound), steps + ["brotli"])
         if name in ("zstandard.decompress", "zstd.decompress", "zstandard.ZstdDecompressor",
                     "zstd.ZstdDecompressor"):
-            return _Value(codecs.zstd_decode(payload, bound), steps + ["zstd"])
+            return _Value(bounded.zstd_decode(payload, bound), steps + ["zstd"])
         if name == "pyppmd.decompress":
             options = {k: kwargs[k] for k in ("max_order", "mem_size", "variant") if k in kwargs}
-            return _Value(codecs.ppmd_decode(payload, bound, **options), steps + ["ppmd"])
+            return _Value(bounded.ppmd_decode(payload, bound, **options), steps + ["ppmd"])
         raise _NotWrapper
 
     def _ascii7(self, literal: ast.AST, length: int) -> _Value:

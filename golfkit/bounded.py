@@ -1,8 +1,9 @@
-"""Bounded decoders for the compressors that self-extracting wrappers use.
+"""Bounded decoders for every compressor golfkit reads: artifacts, their parts, records' pickles, wrappers.
 
 Each decoder takes the compressed bytes and `max_output`, and either returns the whole
-decompressed payload or raises GolfkitError: for corrupt or truncated data, and for output
-that would exceed `max_output` (a payload can claim any size; we never inflate past the bound).
+decompressed payload or raises: `DecodeError` for corrupt or truncated data, `TooLarge` for output
+that would exceed `max_output` (data can claim any size; we never inflate past the bound), and
+`MissingDecoder` when the optional module a codec needs is not installed.
 """
 
 from __future__ import annotations
@@ -17,15 +18,29 @@ XZ_MAGIC = b"\xfd7zXZ\x00"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
-def _too_big(codec: str, max_output: int) -> GolfkitError:
-    return GolfkitError(
-        f"{codec} payload decompresses to more than {max_output:,} bytes; refusing "
-        "(raise --max-output if this source really is that large)"
-    )
+# Feed zstd this much input at a time: the output can then overshoot the bound by a few blocks at most
+# (a zstd block is at most 128 KiB of output for a 3-byte header).
+_ZSTD_FEED = 1 << 10
 
 
-def _corrupt(codec: str, detail: str) -> GolfkitError:
-    return GolfkitError(f"{codec} payload is corrupt or truncated ({detail}); the wrapper cannot run as shipped")
+class DecodeError(GolfkitError):
+    """The compressed data is corrupt or truncated."""
+
+
+class TooLarge(GolfkitError):
+    """The data would decompress past the bound."""
+
+
+class MissingDecoder(GolfkitError):
+    """The optional module a codec needs is not installed."""
+
+
+def _too_big(codec: str, max_output: int) -> TooLarge:
+    return TooLarge(f"{codec} data decompresses to more than {max_output:,} bytes; refusing")
+
+
+def _corrupt(codec: str, detail: str) -> DecodeError:
+    return DecodeError(f"{codec} data is corrupt or truncated ({detail}); re-copy the file")
 
 
 def lzma_name(data: bytes, fmt: int) -> str:
@@ -111,21 +126,26 @@ def _brotli_has_more(dec) -> bool:
 
 
 def zstd_decode(data: bytes, max_output: int) -> bytes:
+    """Every frame of `data`, each checked to have ended (a frame without a stored size can stop short)."""
     zstandard = _optional("zstandard", "zstandard")
+    out, size, pending = [], 0, bytes(data)
     try:
-        reader = zstandard.ZstdDecompressor().stream_reader(data, read_across_frames=True)
-        out = reader.read(max_output + 1)
+        while pending:
+            dobj = zstandard.ZstdDecompressor().decompressobj()
+            fed = 0
+            while fed < len(pending) and not dobj.eof:
+                chunk = dobj.decompress(pending[fed : fed + _ZSTD_FEED])
+                fed += _ZSTD_FEED
+                size += len(chunk)
+                if size > max_output:
+                    raise _too_big("zstd", max_output)
+                out.append(chunk)
+            if not dobj.eof:
+                raise _corrupt("zstd", f"frame is truncated after {size:,} bytes of output")
+            pending = dobj.unused_data + pending[fed:]
     except zstandard.ZstdError as exc:
         raise _corrupt("zstd", str(exc)) from None
-    if len(out) > max_output:
-        raise _too_big("zstd", max_output)
-    try:
-        size = zstandard.get_frame_parameters(data).content_size
-    except zstandard.ZstdError as exc:
-        raise _corrupt("zstd", str(exc)) from None
-    if size not in (zstandard.CONTENTSIZE_UNKNOWN, len(out)):
-        raise _corrupt("zstd", f"{len(out)} of {size} bytes")
-    return out
+    return b"".join(out)
 
 
 def ppmd_decode(data: bytes, max_output: int, max_order: int = 6, mem_size: int = 16 << 20,
@@ -151,6 +171,4 @@ def _optional(module: str, package: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise GolfkitError(
-            f"this wrapper needs the {module} module to decode; install it (pip install {package})"
-        ) from None
+        raise MissingDecoder(f"decoding this needs the {module} module; install it (pip install {package})") from None

@@ -23,10 +23,10 @@ import torch
 
 from golfkit.artifact import codecs
 from golfkit.artifact.container import read_artifact
-from golfkit.build.build import build_in_memory, quantize_state
-from golfkit.build.checkpoint import load_checkpoint
-from golfkit.build.pack import order0_bytes
-from golfkit.build.policy import parse_rule
+from golfkit.packing.checkpoint import load_checkpoint
+from golfkit.packing.part_codecs import order0_bytes
+from golfkit.packing.pipeline import build_in_memory, quantize_state
+from golfkit.packing.policy import parse_rule
 
 GENERAL = [("zlib", 9), ("zstd", 22), ("lzma", 9), ("xz", 9), ("brotli", 11)]
 REFERENCE = ("brotli", "zstd", "lzma")  # the goal compares against the best of these

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from golfkit.data.token_bytes import TokenByteTable
 from golfkit.eval.evaluate import default_batch_tokens, evaluate, model_nll
 from golfkit.eval.model import GPT, ModelConfig
-from golfkit.eval.token_bytes import TokenByteTable
 from golfkit.eval.windows import sliding_windows
 
 FULL_TARGETS = 62_021_632

@@ -26,7 +26,7 @@ LARGE = 40_000
 def inputs() -> list[tuple[str, str, str]]:
     """(kind, name, source) for every script to measure."""
     from golfkit.minify.samples import embedded_sources, stand_in_sources
-    from golfkit.minify.unwrap import read_source
+    from golfkit.wrappers import read_source
 
     found = []
     trainer = ROOT / "templates" / "train_gpt.py"
@@ -41,7 +41,7 @@ def inputs() -> list[tuple[str, str, str]]:
 
 def measure(kind: str, name: str, source: str, codecs: tuple[str, ...]) -> dict:
     from golfkit.errors import GolfkitError
-    from golfkit.minify.pack import pack, records_recipe
+    from golfkit.minify.packer import pack, records_recipe
 
     row = {"kind": kind, "script": name, "raw_bytes": len(source.encode("utf-8"))}
     start = time.perf_counter()

@@ -17,15 +17,15 @@ from golfkit.errors import GolfkitError
 # name -> "module:attribute" of a click command
 COMMANDS = {
     "verify": "golfkit.verify.cli:verify",
-    "build": "golfkit.build.cli:build",
-    "inspect": "golfkit.build.cli:inspect_command",
+    "build": "golfkit.packing.cli:build",
+    "inspect": "golfkit.packing.cli:inspect_command",
     "minify": "golfkit.minify.cli:minify",
     "unwrap": "golfkit.minify.cli:unwrap",
     "eval": "golfkit.eval.cli:eval_command",
     "probe": "golfkit.probe.cli:probe",
-    "new": "golfkit.ci.cli:new",
+    "new": "golfkit.author.cli:new",
     "ci": "golfkit.ci.cli:ci",
-    "plot": "golfkit.ci.cli:plot",
+    "plot": "golfkit.author.cli:plot",
     "data": "golfkit.data.cli:data",
 }
 

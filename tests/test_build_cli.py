@@ -185,7 +185,7 @@ def test_minified_code_is_counted_as_golfkit_minify_packs_it(tmp_path):
 
 
 def test_a_round_trip_mismatch_fails_the_build_and_writes_nothing(tmp_path, monkeypatch):
-    import golfkit.build.build as build_mod
+    import golfkit.packing.pipeline as build_mod
 
     real = build_mod.decode_container
 

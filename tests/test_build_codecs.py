@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from golfkit.artifact import ans, codecs
 from golfkit.artifact.container import read_artifact
-from golfkit.build.build import build_in_memory
-from golfkit.build.pack import order0_bytes, parse_codec
-from golfkit.build.policy import parse_rule
 from golfkit.errors import GolfkitError
+from golfkit.packing.part_codecs import order0_bytes, parse_codec
+from golfkit.packing.pipeline import build_in_memory
+from golfkit.packing.policy import parse_rule
 
 
 def quantized(rows: int, cols: int, col_spread: float, seed: int = 0, qmax: int = 31) -> np.ndarray:

@@ -10,10 +10,10 @@ import torch
 from golfkit.artifact.compress import compress, decompress
 from golfkit.artifact.container import Artifact, ContainerError, decode_container, encode_container
 from golfkit.artifact.quantize import quantize_state_dict
-from golfkit.build.build import build_in_memory
-from golfkit.build.policy import assign, load_rules_toml, parse_rule
-from golfkit.build.schemes import parse_scheme, quantize
 from golfkit.errors import GolfkitError
+from golfkit.packing.pipeline import build_in_memory
+from golfkit.packing.policy import assign, load_rules_toml, parse_rule
+from golfkit.packing.schemes import parse_scheme, quantize
 
 SCHEMES = ["int8_row", "int6_row", "int5_row:std4", "int4_row:max", "int4_g32", "int3_g16:p99.9", "int2_row:max",
            "int7_g64:std8", "fp16", "bf16", "fp32", "raw"]

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from test_new import CODE, write_log
 
 import golfkit
-from golfkit.ci.new import new_record
+from golfkit.author.new_record import new_record
 from golfkit.ci.pipeline import run_ci, verify_changed_files
 from golfkit.cli import main
 

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 
 from golfkit.data.shards import read_shard
 from golfkit.data.synthetic import documents
+from golfkit.data.token_bytes import byte_table
 from golfkit.data.tokenizer import encode_documents
 from golfkit.errors import GolfkitError
 from golfkit.eval.evaluate import evaluate, model_nll
 from golfkit.eval.model import GPT, ModelConfig
 from golfkit.eval.run import eval_stream
-from golfkit.eval.token_bytes import byte_table
 from golfkit.eval.windows import Window, coverage, sliding_windows, standard_windows, trimmed_length
 
 torch.set_num_threads(1)

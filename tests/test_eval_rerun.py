@@ -1,4 +1,4 @@
-"""`verify --rerun` (golfkit.eval.rerun): a record made by the reference trainer, re-run from its artifacts.
+"""`verify --rerun` (golfkit.verify.plugins.rerun): a record made by the reference trainer, re-run from its artifacts.
 
 Also the golden check that golfkit's own model reproduces the trainer's logged final metrics.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from _eval_fixtures import dataset
 
-from golfkit.eval import rerun as rerun_module
-from golfkit.eval.rerun import rerun_check
 from golfkit.eval.run import eval_artifact
 from golfkit.verify.api import verify_paths
 from golfkit.verify.logparse import parse_log_file
+from golfkit.verify.plugins import rerun as rerun_module
+from golfkit.verify.plugins.rerun import rerun_check
 
 TRAINER = Path(__file__).resolve().parents[1] / "templates" / "train_gpt.py"
 SEEDS = (1, 2)

@@ -15,9 +15,9 @@ import zstandard
 from click.testing import CliRunner
 
 from golfkit.artifact.codecs import byte_shuffle
-from golfkit.build.build import build_in_memory
-from golfkit.build.policy import parse_rule
 from golfkit.cli import main
+from golfkit.packing.pipeline import build_in_memory
+from golfkit.packing.policy import parse_rule
 
 
 def _weights() -> dict[str, torch.Tensor]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from golfkit.errors import GolfkitError
-from golfkit.minify.pack import pack
+from golfkit.minify.packer import pack
 from golfkit.minify.samples import RULE, embedded_source, embedded_sources, stand_in_sources
 
 CORPUS = Path(os.environ.get("GOLFKIT_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))

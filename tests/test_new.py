@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from golfkit.ci import new as new_module
-from golfkit.ci.new import dump_json, new_record
+from golfkit.author import new_record as new_module
+from golfkit.author.new_record import dump_json, new_record
 from golfkit.cli import main
 from golfkit.errors import GolfkitError
 from golfkit.schema import schema_errors

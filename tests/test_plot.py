@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from golfkit.ci import plot
-from golfkit.ci.runs import RunCurves, record_curves
+from golfkit.author import plot
+from golfkit.author.curves import RunCurves, record_curves
 from golfkit.cli import main
 from golfkit.errors import GolfkitError
 from golfkit.verify.logparse import parse_log_text

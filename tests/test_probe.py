@@ -339,8 +339,8 @@ def test_missing_record_is_a_usage_error(tmp_path):
 
 
 def test_verify_extra_check_reports_probe_findings(tmp_path):
-    from golfkit.probe.check import make_probe_check
     from golfkit.verify.api import verify_record
+    from golfkit.verify.plugins.probes import make_probe_check
     from golfkit.verify.record import read_record
 
     folder = write_record(tmp_path / "rec", BASE.replace(*DEFECTS["tail_twice"][:2]))

@@ -1,99 +1,10 @@
-"""`golfkit new`, `golfkit ci` and `golfkit plot`: argument parsing only; the work is in the library."""
+"""`golfkit ci`: argument parsing only; the work is in golfkit.ci.pipeline."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import click
-
-GREEDY_OPTIONS = ("--logs", "--artifact", "--code", "--data")
-
-
-class GreedyListCommand(click.Command):
-    """Lets `--logs a.log b.log c.log` take every value up to the next option, as shells expand globs.
-
-    The arguments are rewritten to `--logs a.log --logs b.log ...` before click parses them.
-    """
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        rewritten: list[str] = []
-        current: str | None = None
-        for index, arg in enumerate(args):
-            if arg == "--":
-                rewritten.extend(args[index:])
-                break
-            if arg in GREEDY_OPTIONS:
-                current = arg
-                rewritten.append(arg)
-                continue
-            if arg.startswith("-"):
-                current = None
-            elif current is not None and rewritten[-1] != current:
-                rewritten.append(current)
-            rewritten.append(arg)
-        return super().parse_args(ctx, rewritten)
-
-
-EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-@click.command(cls=GreedyListCommand)
-@click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--logs", "logs", multiple=True, required=True, type=EXISTING_FILE,
-              help="Training log of each seed (several values allowed).")
-@click.option("--code", "code", multiple=True, required=True, type=EXISTING_FILE,
-              help="The script that ran (train_gpt.py), and any file it imports; their bytes are bytes_code.")
-@click.option("--artifact", "artifacts", multiple=True, type=EXISTING_FILE,
-              help="Model artifact(s), matched to seeds by the model size each log printed.")
-@click.option("--data", "data_files", multiple=True, type=EXISTING_FILE,
-              help="Tokenizer (.model) and validation shards to ship; with both, data.val_bytes is counted.")
-@click.option("--author", required=True, help="Author name for submission.json.")
-@click.option("--github-id", required=True, help="GitHub user name for submission.json.")
-@click.option("--name", default=None, help="Record name (default: the folder's slug).")
-@click.option("--blurb", default="", help="One paragraph: what the record does.")
-@click.option("--metric", "metric_label", default=None,
-              help="Final metric line the record claims (default: the last one of each log, _exact form).")
-@click.option("--hardware", default=None, help="Hardware, when the logs do not say (nvidia-smi or cpu line).")
-@click.option("--variant", default=None,
-              help="Name of the validation variant (default: the known one with the logged token count, else custom).")
-@click.option("--no-plot", is_flag=True, help="Do not draw curves.png.")
-def new(folder: Path, logs: tuple[Path, ...], code: tuple[Path, ...], artifacts: tuple[Path, ...],
-        data_files: tuple[Path, ...], author: str, github_id: str, name: str | None, blurb: str,
-        metric_label: str | None, hardware: str | None, variant: str | None, no_plot: bool) -> None:
-    """Make the record folder FOLDER (records/track_*/YYYY-MM-DD_slug) from a finished run.
-
-    Copies the script, logs, artifacts and data files, writes submission.json with every number
-    taken from the logs and files, and a README with the results table; then verifies the folder.
-    """
-    from golfkit.ci.new import new_record
-    from golfkit.report import render
-    from golfkit.verify.api import verify_paths
-
-    record = new_record(
-        folder, list(logs), code=list(code), artifacts=list(artifacts), data_files=list(data_files),
-        author=author, github_id=github_id, name=name, blurb=blurb, metric_label=metric_label,
-        hardware=hardware, variant=variant, with_plot=not no_plot,
-    )
-    click.echo(f"wrote {record.path}: val_bpb {record.submission['val_bpb']} over "
-               f"{len(record.submission['seeds'])} seed(s)")
-    for note in record.notes:
-        click.echo(f"note: {note}")
-    reports = verify_paths([record.path])
-    click.echo(render(reports, "text"))
-    click.get_current_context().exit(1 if any(r.verdict == "fail" for r in reports) else 0)
-
-
-@click.command()
-@click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="PNG to write (default: FOLDER/curves.png).")
-def plot(folder: Path, out: Path | None) -> None:
-    """Draw the training and validation curves of every log in the record FOLDER, and the final
-    val_bpb of each seed with their mean, into a PNG. Needs the plot extra (matplotlib)."""
-    from golfkit.ci.plot import plot_record
-
-    click.echo(f"wrote {plot_record(folder, out)}")
-
 
 FORMATS = ("text", "json", "github", "markdown")
 

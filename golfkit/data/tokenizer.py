@@ -11,8 +11,8 @@ import sentencepiece as spm
 
 from golfkit.data.shards import write_shard
 from golfkit.data.synthetic import documents
+from golfkit.data.token_bytes import byte_table
 from golfkit.errors import GolfkitError
-from golfkit.eval.token_bytes import byte_table
 
 BOS_ID = 1
 # Documents per train shard: small shards keep several files in play, as in the challenge.
@@ -72,7 +72,7 @@ def load_tokenizer(path: str | Path, vocab_size: int | None = None) -> spm.Sente
 def piece_tables(sp: spm.SentencePieceProcessor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per token id: (bytes of the piece without its leading "▁", has a leading "▁", is a boundary token).
 
-    golfkit's one byte table (`golfkit.eval.token_bytes`, docs/reference-model.md), as arrays.
+    golfkit's one byte table (`golfkit.data.token_bytes`, docs/reference-model.md), as arrays.
     """
     table = byte_table(sp)
     return table.base_bytes, table.leading_space, table.boundary

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from golfkit.data.token_bytes import TokenByteTable
 from golfkit.errors import GolfkitError
 from golfkit.eval.model import GPT
-from golfkit.eval.token_bytes import TokenByteTable
 from golfkit.eval.windows import Window
 
 # (inputs [B, T] int64, targets [B, S] int64) -> per-target loss in nats [B, S], float32 or wider

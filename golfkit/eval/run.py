@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT
+from golfkit.data.token_bytes import TokenByteTable, byte_table
 from golfkit.errors import GolfkitError
 from golfkit.eval.evaluate import (
     DEFAULT_BATCH_TOKENS,
@@ -21,7 +22,6 @@ from golfkit.eval.evaluate import (
     model_nll,
 )
 from golfkit.eval.model import FAMILY
-from golfkit.eval.token_bytes import TokenByteTable, byte_table
 from golfkit.eval.windows import sliding_windows, standard_windows, trimmed_length
 
 MODES = ("standard", "sliding")

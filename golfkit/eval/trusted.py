@@ -88,8 +88,8 @@ def logits_nll(forward: Callable[[torch.Tensor], torch.Tensor], vocab_size: int,
 
 def _child(request: dict[str, Any]) -> dict[str, Any]:
     from golfkit.artifact.container import read_artifact
+    from golfkit.data.token_bytes import byte_table
     from golfkit.eval.load import load_matching_tokenizer, load_stream
-    from golfkit.eval.token_bytes import byte_table
 
     dist = init_distributed(request["device"])
     train_seq_len = request["train_seq_len"]

@@ -28,7 +28,7 @@ def _codecs(value: str) -> tuple[str, ...]:
 
 
 def _read(path: Path) -> str:
-    from golfkit.minify.unwrap import read_source
+    from golfkit.wrappers import read_source
 
     if not path.is_file():
         raise GolfkitError(f"{path}: no such file; give the path of a Python script")
@@ -55,7 +55,7 @@ def minify(script: Path, out: Path | None, wrap: str, codec_list: str, check: bo
     if check:
         _check(script, original, as_json)
         return
-    from golfkit.minify.pack import pack
+    from golfkit.minify.packer import pack
 
     packed = pack(_read(script), str(script), wrap, _codecs(codec_list), _MAX_OUTPUT)
     target = out or script.with_suffix(".min.py")
@@ -125,7 +125,7 @@ def _check(path: Path, original: Path | None, as_json: bool) -> None:
               help="Refuse payloads that decompress to more bytes than this.")
 def unwrap(file: Path, out: Path | None, max_output: int) -> None:
     """Print the decoded source of a self-extracting wrapper, without running it."""
-    from golfkit.minify.unwrap import unwrap_source
+    from golfkit.wrappers import unwrap_source
 
     unwrapped = unwrap_source(_read(file), max_output)
     if unwrapped is None:

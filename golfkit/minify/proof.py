@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 
 from golfkit.findings import Finding, error, info
-from golfkit.minify.unwrap import unwrap_source
+from golfkit.wrappers import unwrap_source
 
 
 def definitions(tree: ast.Module) -> set[str]:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from golfkit.data.synthetic import documents
+from golfkit.data.token_bytes import TokenByteTable, byte_table
 from golfkit.data.tokenizer import BOS_ID, train_tokenizer
-from golfkit.eval.token_bytes import TokenByteTable, byte_table
 
 DEFAULT_VOCAB = 384
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from golfkit.eval.token_bytes import TokenByteTable
+from golfkit.data.token_bytes import TokenByteTable
 from golfkit.findings import Finding, error, warning
 from golfkit.probe.inputs import Plan
 

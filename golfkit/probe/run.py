@@ -12,10 +12,10 @@ from typing import Any
 
 from golfkit.errors import GolfkitError
 from golfkit.findings import Finding, Severity, error, warning
-from golfkit.minify.unwrap import decode_source, unwrap_source
 from golfkit.probe.inputs import DEFAULT_VOCAB, load_table, make_plan, tokenizer_bytes
 from golfkit.probe.probes import PROBES, EvaluatorResult, analyse_evaluator
 from golfkit.probe.sandbox import SandboxResult, run_child
+from golfkit.wrappers import decode_source, unwrap_source
 
 MAX_COPY_BYTES = 1 << 20  # files of the record copied into the working copy (scripts, small configs)
 MODULE_NAME = "train_gpt"

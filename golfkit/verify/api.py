@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from golfkit.errors import GolfkitError
-from golfkit.findings import Finding, error
+from golfkit.findings import error
 from golfkit.report import RecordReport
 from golfkit.verify.checks import run_checks
 from golfkit.verify.checks.code import counted_code_bytes
@@ -16,11 +16,11 @@ from golfkit.verify.checks.stats import compare_against, seed_scores
 from golfkit.verify.checks.timing import eval_seconds, train_seconds
 from golfkit.verify.evidence import RecordEvidence
 from golfkit.verify.matching import headline_matches
+from golfkit.verify.plugins import ExtraCheck
 from golfkit.verify.record import find_records, read_record
 from golfkit.verify.submission import MAX_SUBMISSION_BYTES, load_submission_bytes, normalise
 from golfkit.verify.variants import implied_bytes
 
-ExtraCheck = Callable[[RecordEvidence], list[Finding]]
 Against = Path | str | None
 
 

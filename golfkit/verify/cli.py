@@ -42,7 +42,7 @@ def verify(paths: tuple[Path, ...], as_json: bool, fmt: str, against: str | None
     """
     extra = []
     if rerun:
-        from golfkit.eval.rerun import DEFAULT_TOLERANCE, rerun_check
+        from golfkit.verify.plugins.rerun import DEFAULT_TOLERANCE, rerun_check
 
         extra.append(rerun_check(data=rerun_data, tokenizer=rerun_tokenizer, artifact=rerun_artifact,
                                  tolerance=DEFAULT_TOLERANCE if tolerance is None else tolerance,
@@ -52,7 +52,7 @@ def verify(paths: tuple[Path, ...], as_json: bool, fmt: str, against: str | None
     if probes:
         if not trust_code:
             raise GolfkitError("--probes runs the record's own code: add --trust-code if you trust it (it runs sandboxed)")
-        from golfkit.probe.check import probe_check
+        from golfkit.verify.plugins.probes import probe_check
 
         extra.append(probe_check)
     reports = verify_paths(list(paths), against=against, extra_checks=extra)

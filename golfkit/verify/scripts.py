@@ -1,6 +1,6 @@
 """Shipped scripts as evidence: bytes, text, decoded wrappers, and the sibling files they use.
 
-Nothing here runs the script. Wrappers are decoded by `golfkit.minify.unwrap` (a syntax-tree
+Nothing here runs the script. Wrappers are decoded by `golfkit.wrappers` (a syntax-tree
 interpreter that knows only decoders); sibling files are found by reading the syntax tree of the
 program that runs (imports, and string literals naming a file of the record folder).
 """
@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 from golfkit.errors import GolfkitError
-from golfkit.minify.unwrap import decode_source, unwrap_source
 from golfkit.verify.evidence import ScriptEvidence, SiblingRef
+from golfkit.wrappers import decode_source, unwrap_source
 
 # Larger than any real script (the biggest seen is ~160 KB) by far; decoding stops here.
 MAX_SCRIPT_BYTES = 8 << 20

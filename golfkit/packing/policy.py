@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from golfkit.artifact.quantize import is_control
-from golfkit.build.schemes import Scheme, default_scheme, eligible, parse_scheme
 from golfkit.errors import GolfkitError
+from golfkit.packing.schemes import Scheme, default_scheme, eligible, parse_scheme
 
 MIN_NUMEL = 65_536
 

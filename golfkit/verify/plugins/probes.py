@@ -1,4 +1,4 @@
-"""The probes as one of verify's extra checks: `(RecordEvidence) -> list[Finding]`.
+"""The probes as one of verify's extra checks (see golfkit.verify.plugins).
 
 verify passes it only when the user asked for probes and trusts the code (`verify --probes --trust-code`):
     verify_paths(paths, extra_checks=[probe_check])
@@ -9,15 +9,15 @@ It probes the record's main script as verify decoded it (no file is read twice) 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from golfkit.findings import Finding, info
 from golfkit.probe.report import summary_finding
 from golfkit.probe.run import ProbeOptions, probe_program
 from golfkit.verify.evidence import RecordEvidence
+from golfkit.verify.plugins import ExtraCheck
 
 
-def make_probe_check(options: ProbeOptions | None = None) -> Callable[[RecordEvidence], list[Finding]]:
+def make_probe_check(options: ProbeOptions | None = None) -> ExtraCheck:
     """A probe check with its own sandbox limits (see ProbeOptions)."""
 
     def probe_check(evidence: RecordEvidence) -> list[Finding]:

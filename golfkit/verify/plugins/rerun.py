@@ -1,7 +1,7 @@
 """`verify --rerun`: evaluate a record's artifact(s) again and compare with what it claims.
 
 `rerun_check(...)` returns a callable `(RecordEvidence) -> list[Finding]` for
-`golfkit.verify.api.verify_paths(..., extra_checks=[...])`. For each artifact of the record
+`golfkit.verify.api.verify_paths(..., extra_checks=[...])` (see golfkit.verify.plugins). For each artifact of the record
 (`*.ptz`, or the one given) it finds the run that made it (the seed in the file name or in the
 header's `meta.seed`), re-runs the standard and sliding-window evaluations, and reports:
 
@@ -23,7 +23,6 @@ record's own model class (golfkit.eval.trusted); reference-family ones always wi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -31,6 +30,9 @@ from typing import Any
 
 from golfkit.errors import GolfkitError
 from golfkit.findings import Finding, error, info, warning
+from golfkit.verify.checks.code import counted_code_bytes
+from golfkit.verify.evidence import LogEvidence, RecordEvidence
+from golfkit.verify.plugins import ExtraCheck
 
 CAP_BYTES = 16_000_000
 # Same artifact, same windows, float32 on CPU on both sides: the trainer's and golfkit's sums differ
@@ -56,11 +58,11 @@ class RerunOptions:
 def rerun_check(data: str | Path | None = None, tokenizer: str | Path | None = None,
                 artifact: str | Path | None = None, tolerance: float = DEFAULT_TOLERANCE, stride: int | None = None,
                 seq_len: int | None = None, trust_code: bool = False,
-                device: str | None = None) -> Callable[[Any], list[Finding]]:
+                device: str | None = None) -> ExtraCheck:
     """An extra check for `verify_paths` that re-runs each record's evaluation (see module doc)."""
     opts = RerunOptions(_path(data), _path(tokenizer), _path(artifact), tolerance, stride, seq_len, trust_code, device)
 
-    def rerun(evidence: Any) -> list[Finding]:
+    def rerun(evidence: RecordEvidence) -> list[Finding]:
         return rerun_record(evidence, opts)
 
     return rerun
@@ -70,8 +72,8 @@ def _path(p: str | Path | None) -> Path | None:
     return Path(p) if p is not None else None
 
 
-def rerun_record(evidence: Any, opts: RerunOptions) -> list[Finding]:
-    """Findings for one record (a `golfkit.verify.evidence.RecordEvidence`)."""
+def rerun_record(evidence: RecordEvidence, opts: RerunOptions) -> list[Finding]:
+    """Findings for one record."""
     root = Path(evidence.root)
     artifacts = [opts.artifact] if opts.artifact else sorted(root.glob("*.ptz"))
     if not artifacts:
@@ -93,7 +95,7 @@ def _find_tokenizer(root: Path) -> Path | None:
     return found[0] if found else None
 
 
-def _rerun_artifact(evidence: Any, path: Path, data: Path, tokenizer: Path, opts: RerunOptions) -> list[Finding]:
+def _rerun_artifact(evidence: RecordEvidence, path: Path, data: Path, tokenizer: Path, opts: RerunOptions) -> list[Finding]:
     name = _rel(evidence, path)
     log = _log_for(evidence, path)
     run = log.run if log is not None else None
@@ -120,7 +122,7 @@ def _rerun_artifact(evidence: Any, path: Path, data: Path, tokenizer: Path, opts
 
 
 def _evaluate(path: Path, data: Path, tokenizer: Path, opts: RerunOptions, stride: int, seq_len: int | None,
-              train_seq_len: int | None, evidence: Any):
+              train_seq_len: int | None, evidence: RecordEvidence):
     if opts.trust_code and not _reference_family(path):
         from golfkit.eval.trusted import eval_trusted
 
@@ -145,7 +147,7 @@ def _reference_family(path: Path) -> bool:
     return isinstance(model, dict) and model.get("family", FAMILY) == FAMILY
 
 
-def _log_for(evidence: Any, path: Path) -> Any:
+def _log_for(evidence: RecordEvidence, path: Path) -> LogEvidence | None:
     """The log of the run that wrote `path`: by the seed in its name, else the only log."""
     found = SEED_IN_NAME.search(path.name)
     seed = int(found.group(1)) if found else _header_seed(path)
@@ -166,7 +168,7 @@ def _header_seed(path: Path) -> int | None:
     return seed if isinstance(seed, int) else None
 
 
-def _claim_findings(evidence: Any, log: Any, name: str, results: dict[str, Any], tol: float) -> list[Finding]:
+def _claim_findings(evidence: RecordEvidence, log: LogEvidence | None, name: str, results: dict[str, Any], tol: float) -> list[Finding]:
     sub = evidence.submission
     if sub is None:
         return []
@@ -198,7 +200,7 @@ def _claim_findings(evidence: Any, log: Any, name: str, results: dict[str, Any],
     return findings
 
 
-def _log_findings(log: Any, results: dict[str, Any], tol: float) -> list[Finding]:
+def _log_findings(log: LogEvidence | None, results: dict[str, Any], tol: float) -> list[Finding]:
     findings = []
     for metric in log.run.metrics:
         if metric.family not in RERUN_FAMILIES or metric.val_bpb is None:
@@ -216,7 +218,7 @@ def _log_findings(log: Any, results: dict[str, Any], tol: float) -> list[Finding
     return findings
 
 
-def _size_findings(log: Any, name: str, artifact_bytes: int) -> list[Finding]:
+def _size_findings(log: LogEvidence | None, name: str, artifact_bytes: int) -> list[Finding]:
     logged = log.run.size("model")
     if logged is None or logged.bytes == artifact_bytes:
         return []
@@ -226,8 +228,7 @@ def _size_findings(log: Any, name: str, artifact_bytes: int) -> list[Finding]:
                   line=logged.line, evidence={"artifact_bytes": artifact_bytes, "logged_bytes": logged.bytes})]
 
 
-def _budget_findings(evidence: Any, name: str, artifact_bytes: int) -> list[Finding]:
-    from golfkit.verify.checks.code import counted_code_bytes
+def _budget_findings(evidence: RecordEvidence, name: str, artifact_bytes: int) -> list[Finding]:
 
     code = counted_code_bytes(evidence)
     if code is None:
@@ -240,7 +241,7 @@ def _budget_findings(evidence: Any, name: str, artifact_bytes: int) -> list[Find
                   file=name, evidence={"artifact_bytes": artifact_bytes, "code_bytes": code, "total": total})]
 
 
-def _rel(evidence: Any, path: Path) -> str:
+def _rel(evidence: RecordEvidence, path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path(evidence.root).resolve()))
     except ValueError:

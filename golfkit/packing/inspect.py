@@ -15,8 +15,8 @@ import zstandard
 
 from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT, compress
 from golfkit.artifact.container import part_array
-from golfkit.artifact.records import read_record_artifact
-from golfkit.build.budget import Budget, TensorCost, apportion, container_costs
+from golfkit.artifact.record_formats import read_record_artifact
+from golfkit.packing.budget import Budget, TensorCost, apportion, container_costs
 
 _ZSTD9 = zstandard.ZstdCompressor(level=9)
 

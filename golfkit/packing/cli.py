@@ -33,10 +33,10 @@ from golfkit.errors import GolfkitError
 def build(checkpoint, code, minified, schemes, scheme_file, codec, min_numel, meta_file, output, force,
           explain, dry_run, emit_loader, cap, as_json) -> None:
     """Quantize CHECKPOINT by scheme, code and compress it, prove the round trip, and show the budget."""
-    from golfkit.build.build import account_code, build_in_memory, check_cap, write_atomic
-    from golfkit.build.checkpoint import load_checkpoint
-    from golfkit.build.pack import parse_codec
-    from golfkit.build.policy import assign, load_rules_toml, parse_rule
+    from golfkit.packing.checkpoint import load_checkpoint
+    from golfkit.packing.part_codecs import parse_codec
+    from golfkit.packing.pipeline import account_code, build_in_memory, check_cap, write_atomic
+    from golfkit.packing.policy import assign, load_rules_toml, parse_rule
 
     rules = load_rules_toml(scheme_file) if scheme_file else []
     rules += [parse_rule(s) for s in schemes]
@@ -73,7 +73,7 @@ def build(checkpoint, code, minified, schemes, scheme_file, codec, min_numel, me
     elif as_json:
         click.echo(json.dumps(built.budget.to_json(baseline), indent=1))
     else:
-        from golfkit.build.budget import render_text
+        from golfkit.packing.budget import render_text
 
         click.echo(render_text(built.budget, baseline))
         worst = max(built.errors.values(), key=lambda e: e["rel_rms"], default=None)
@@ -101,8 +101,8 @@ def _read_meta(meta_file: str | None) -> dict:
 @click.option("--max-output", default=1 << 30, show_default=True, help="Refuse to decompress past this many bytes.")
 def inspect_command(artifact, as_json, max_output) -> None:
     """Show what ARTIFACT holds and where its bytes go: golfkit containers and real records' formats."""
-    from golfkit.build.budget import render_text
-    from golfkit.build.inspect import inspect_artifact
+    from golfkit.packing.budget import render_text
+    from golfkit.packing.inspect import inspect_artifact
 
     budget = inspect_artifact(artifact, max_output)
     click.echo(json.dumps(budget.to_json(), indent=1) if as_json else render_text(budget))

@@ -16,13 +16,13 @@ import zstandard
 
 from golfkit.artifact.compress import compress, decompress
 from golfkit.artifact.container import Artifact, decode_container, encode_container
-from golfkit.build import budget as budget_mod
-from golfkit.build.budget import CAP, Budget
-from golfkit.build.loader import emit_loader
-from golfkit.build.pack import CodecSpec, assign_codings, outer_codec, parse_codec
-from golfkit.build.policy import MIN_NUMEL, Assignment, Rule, assign
-from golfkit.build.schemes import quantize
 from golfkit.errors import GolfkitError
+from golfkit.packing import budget as budget_mod
+from golfkit.packing.budget import CAP, Budget
+from golfkit.packing.loader import emit_loader
+from golfkit.packing.part_codecs import CodecSpec, assign_codings, outer_codec, parse_codec
+from golfkit.packing.policy import MIN_NUMEL, Assignment, Rule, assign
+from golfkit.packing.schemes import quantize
 
 
 @dataclass

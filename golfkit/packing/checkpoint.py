@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from golfkit.artifact.records import needed_global
+from golfkit.artifact.record_formats import needed_global
 from golfkit.errors import GolfkitError
 
 # Wrappers that training scripts commonly save around the state dict.

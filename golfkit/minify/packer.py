@@ -12,7 +12,6 @@ from golfkit.findings import Finding, Severity, info, warning
 from golfkit.minify import minify as minify_mod
 from golfkit.minify.minify import Minified
 from golfkit.minify.proof import definitions, imports, prove
-from golfkit.minify.unwrap import unwrap_source
 from golfkit.minify.wrap import (
     ALL_CODECS,
     ENCODINGS,
@@ -22,6 +21,7 @@ from golfkit.minify.wrap import (
     available_codecs,
     candidates,
 )
+from golfkit.wrappers import unwrap_source
 
 WRAP_CHOICES = ("auto", "none") + ENCODINGS
 

@@ -20,8 +20,8 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-from golfkit.ci import plot
-from golfkit.ci.runs import headline_metric, run_curves
+from golfkit.author import plot
+from golfkit.author.curves import headline_metric, run_curves
 from golfkit.ci.shape import TRACK_PREFIX, folder_name_problem
 from golfkit.errors import GolfkitError
 from golfkit.schema import schema_errors
@@ -364,8 +364,8 @@ def validation_bytes(tokenizer: Path, shards: list[Path], targets: int) -> int:
     import numpy as np
 
     from golfkit.data.shards import read_shard
+    from golfkit.data.token_bytes import byte_table
     from golfkit.data.tokenizer import load_tokenizer
-    from golfkit.eval.token_bytes import byte_table
 
     stream = np.concatenate([read_shard(p) for p in shards])
     if stream.size < targets + 1:

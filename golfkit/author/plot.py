@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from golfkit.ci.runs import RunCurves, record_curves
+from golfkit.author.curves import RunCurves, record_curves
 from golfkit.errors import GolfkitError
 from golfkit.verify.record import read_record
 

@@ -1,4 +1,5 @@
 """minify: source -> minify -> wrap (encoding) -> proof that it decodes to the same program.
 
-`unwrap` decodes any self-extracting wrapper without running it (used by verify too).
+`packer` runs the whole pipeline; golfkit.wrappers decodes any self-extracting wrapper without
+running it (shared with verify, probe and build).
 """

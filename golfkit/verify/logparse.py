@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from golfkit.errors import GolfkitError
@@ -154,69 +154,137 @@ def parse_log_text(text: str, name: str = "log") -> LogEvidence:
 
 
 def _scan(lines: list[str]) -> list[_Event]:
-    events: list[_Event] = []
-    in_hyper = False
-    training_started = False
+    """The recognised lines of a log as events, in line order."""
+    scanner = _Scanner(lines)
     for index, line in enumerate(lines):
+        scanner.scan_line(index, line)
+    return scanner.events
+
+
+@dataclass
+class _Scanner:
+    """One pass over a log's lines: the events so far, and the two facts that change how a line reads
+    (inside a `Hyperparameters:` block; training started, after which `key:value` lines are not config)."""
+
+    lines: list[str]
+    events: list[_Event] = field(default_factory=list)
+    in_hyper: bool = False
+    training_started: bool = False
+
+    def scan_line(self, index: int, line: str) -> None:
+        """Add the events of line `index` (0-based); the first step that claims the line ends its scan."""
         number = index + 1
-        if not line or line[0] in " \t" and not (in_hyper and HYPER_ITEM.match(line)):
-            if in_hyper and not line:
-                in_hyper = False
-            continue
-        if in_hyper:
-            item = HYPER_ITEM.match(line)
-            if item:
-                events.append(_Event("config", number, (item.group(1), item.group(2))))
-                continue
-            in_hyper = False
-        if line == RULE and index + 1 < len(lines) and lines[index + 1].startswith("Running Python"):
-            events.append(_Event("source_end", number))
-            continue
-        if HYPER_HEADER.match(line):
-            events.append(_Event("anchor", number))
-            in_hyper = line.startswith("Hyperparameters")
-            if not in_hyper and index + 1 < len(lines):
-                # `--- Hyperparameters ---` is followed by one line of key=value tokens.
-                for token in lines[index + 1].split():
-                    kv = KV_EQ_TOKEN.match(token)
-                    if kv:
-                        events.append(_Event("config", number + 1, (kv.group(1), kv.group(2))))
-            continue
+        if self._blank_or_indented(line) or self._hyper_item(line, number):
+            return
+        if self._source_end(index, line) or self._hyper_header(index, line):
+            return
         if any(anchor.match(line) for anchor in RUN_ANCHORS):
-            events.append(_Event("anchor", number))
+            self._add("anchor", number)
+        if self._traceback(line, number) or self._step(line, number) or self._final_metric(line, number):
+            return
+        if self._stop(line, number) or _scan_sizes_phases(line, number, self.events):
+            return
+        self._val_tokens(line, number)
+        if self._seed(line, number):
+            return
+        if not self.training_started:
+            for key, value in _header_items(line):
+                self._add("config", number, (key, value))
+
+    def _add(self, kind: str, number: int, value: object = None) -> None:
+        """Record one event."""
+        self.events.append(_Event(kind, number, value))
+
+    def _blank_or_indented(self, line: str) -> bool:
+        """Claims a blank line (it closes a hyperparameter block) and an indented line outside one."""
+        if not line or line[0] in " \t" and not (self.in_hyper and HYPER_ITEM.match(line)):
+            if self.in_hyper and not line:
+                self.in_hyper = False
+            return True
+        return False
+
+    def _hyper_item(self, line: str, number: int) -> bool:
+        """Claims a `  key: value` item of an open hyperparameter block; any other line closes it."""
+        if not self.in_hyper:
+            return False
+        item = HYPER_ITEM.match(line)
+        if item:
+            self._add("config", number, (item.group(1), item.group(2)))
+            return True
+        self.in_hyper = False
+        return False
+
+    def _source_end(self, index: int, line: str) -> bool:
+        """Claims the `=` rule that ends an embedded source (the next line is `Running Python ...`)."""
+        if line == RULE and index + 1 < len(self.lines) and self.lines[index + 1].startswith("Running Python"):
+            self._add("source_end", index + 1)
+            return True
+        return False
+
+    def _hyper_header(self, index: int, line: str) -> bool:
+        """Claims a hyperparameter header: a run anchor that opens a block or precedes a line of config."""
+        if not HYPER_HEADER.match(line):
+            return False
+        number = index + 1
+        self._add("anchor", number)
+        self.in_hyper = line.startswith("Hyperparameters")
+        if not self.in_hyper and index + 1 < len(self.lines):
+            # `--- Hyperparameters ---` is followed by one line of key=value tokens.
+            for token in self.lines[index + 1].split():
+                kv = KV_EQ_TOKEN.match(token)
+                if kv:
+                    self._add("config", number + 1, (kv.group(1), kv.group(2)))
+        return True
+
+    def _traceback(self, line: str, number: int) -> bool:
+        """Claims the first line of a Python traceback."""
         if TRACEBACK.match(line):
-            events.append(_Event("traceback", number))
-            continue
+            self._add("traceback", number)
+            return True
+        return False
+
+    def _step(self, line: str, number: int) -> bool:
+        """Claims a training or validation step line; training has started."""
         step = _step_point(line, number)
-        if step is not None:
-            training_started = True
-            events.append(_Event("step", number, step))
-            continue
+        if step is None:
+            return False
+        self.training_started = True
+        self._add("step", number, step)
+        return True
+
+    def _final_metric(self, line: str, number: int) -> bool:
+        """Claims a labelled line with both val_loss and val_bpb."""
         metric = _metric(line, number)
-        if metric is not None:
-            events.append(_Event("metric", number, metric))
-            continue
+        if metric is None:
+            return False
+        self._add("metric", number, metric)
+        return True
+
+    def _stop(self, line: str, number: int) -> bool:
+        """Claims the `stopping_early:` line (train time, and the step when given); training has started."""
         stop = STOPPING.match(line)
-        if stop:
-            training_started = True
-            step_number = int(stop.group(2)) if stop.group(2) else None
-            events.append(_Event("stop", number, (float(stop.group(1)), step_number)))
-            continue
-        if _scan_sizes_phases(line, number, events):
-            continue
+        if not stop:
+            return False
+        self.training_started = True
+        step_number = int(stop.group(2)) if stop.group(2) else None
+        self._add("stop", number, (float(stop.group(1)), step_number))
+        return True
+
+    def _val_tokens(self, line: str, number: int) -> None:
+        """Records the validation token count of a loader line; the line may say more, so it is not claimed."""
         for pattern in VAL_TOKENS:
             found = pattern.match(line)
             if found:
-                events.append(_Event("val_tokens", number, int(found.group(1))))
+                self._add("val_tokens", number, int(found.group(1)))
                 break
+
+    def _seed(self, line: str, number: int) -> bool:
+        """Claims a `seed: N` line."""
         seed = SEED_LINE.match(line)
         if seed:
-            events.append(_Event("seed", number, int(seed.group(1))))
-            continue
-        if not training_started:
-            for key, value in _header_items(line):
-                events.append(_Event("config", number, (key, value)))
-    return events
+            self._add("seed", number, int(seed.group(1)))
+            return True
+        return False
 
 
 def _scan_sizes_phases(line: str, number: int, events: list[_Event]) -> bool:
@@ -352,46 +420,60 @@ def _source_start(events: list[_Event], rule_line: int) -> int:
 
 
 def _build_run(lines: list[str], events: list[_Event], start: int, end: int) -> RunEvidence:
+    """The evidence of the run on lines start..end (1-based, inclusive): its events, then what they imply."""
     run = RunEvidence(first_line=start, last_line=end)
-    for event in events:
-        if not start <= event.line <= end:
-            continue
-        kind = event.kind
-        if kind == "metric":
-            run.metrics.append(event.value)  # type: ignore[arg-type]
-        elif kind == "step":
-            run.steps.append(event.value)  # type: ignore[arg-type]
-        elif kind == "size":
-            run.sizes.append(event.value)  # type: ignore[arg-type]
-        elif kind == "phase":
-            run.phases.append(event.value)  # type: ignore[arg-type]
-        elif kind == "stop":
-            run.train_time_ms, run.stop_step = event.value  # type: ignore[misc]
-            run.train_stop_line = event.line
-        elif kind == "val_tokens":
-            run.val_tokens, run.val_tokens_line = event.value, event.line  # type: ignore[assignment]
-        elif kind == "seed" and run.seed is None:
-            run.seed, run.seed_line = event.value, event.line  # type: ignore[assignment]
-        elif kind == "config":
-            key, value = event.value  # type: ignore[misc]
-            run.config.setdefault(key, value)
-        elif kind == "traceback" and run.traceback_line is None:
-            run.traceback_line = event.line
-        elif kind == "source_end" and run.embedded_source is None:
-            first = _source_start(events, event.line)
-            if first < event.line:
-                run.embedded_source = EmbeddedSource("\n".join(lines[first - 1 : event.line - 1]), first)
-    if run.seed is None and "seed" in run.config:
-        try:
-            run.seed = int(run.config["seed"])
-        except ValueError:
-            pass
-        else:
-            run.seed_line = next((e.line for e in events if e.kind == "config" and start <= e.line <= end
-                                  and e.value[0] == "seed"), None)  # type: ignore[index]
+    inside = [e for e in events if start <= e.line <= end]
+    for event in inside:
+        _add_event(run, event, lines, events)
+    _seed_from_config(run, inside)
+    _train_time_from_steps(run)
+    return run
+
+
+def _add_event(run: RunEvidence, event: _Event, lines: list[str], events: list[_Event]) -> None:
+    """Put one event into its run: lists grow; the first seed, config value, traceback and source win."""
+    kind = event.kind
+    if kind == "metric":
+        run.metrics.append(event.value)  # type: ignore[arg-type]
+    elif kind == "step":
+        run.steps.append(event.value)  # type: ignore[arg-type]
+    elif kind == "size":
+        run.sizes.append(event.value)  # type: ignore[arg-type]
+    elif kind == "phase":
+        run.phases.append(event.value)  # type: ignore[arg-type]
+    elif kind == "stop":
+        run.train_time_ms, run.stop_step = event.value  # type: ignore[misc]
+        run.train_stop_line = event.line
+    elif kind == "val_tokens":
+        run.val_tokens, run.val_tokens_line = event.value, event.line  # type: ignore[assignment]
+    elif kind == "seed" and run.seed is None:
+        run.seed, run.seed_line = event.value, event.line  # type: ignore[assignment]
+    elif kind == "config":
+        key, value = event.value  # type: ignore[misc]
+        run.config.setdefault(key, value)
+    elif kind == "traceback" and run.traceback_line is None:
+        run.traceback_line = event.line
+    elif kind == "source_end" and run.embedded_source is None:
+        first = _source_start(events, event.line)
+        if first < event.line:
+            run.embedded_source = EmbeddedSource("\n".join(lines[first - 1 : event.line - 1]), first)
+
+
+def _seed_from_config(run: RunEvidence, inside: list[_Event]) -> None:
+    """Without a `seed:` line, the run's seed is its `seed` config value, when that is a whole number."""
+    if run.seed is not None or "seed" not in run.config:
+        return
+    try:
+        run.seed = int(run.config["seed"])
+    except ValueError:
+        return
+    run.seed_line = next((e.line for e in inside if e.kind == "config" and e.value[0] == "seed"), None)  # type: ignore[index]
+
+
+def _train_time_from_steps(run: RunEvidence) -> None:
+    """Without a `stopping_early:` line, the train time and last step are the last timed step's."""
     if run.train_time_ms is None:
         timed = [p for p in run.steps if p.train_time_ms is not None]
         if timed:
             run.train_time_ms, run.stop_step = timed[-1].train_time_ms, timed[-1].step
             run.train_stop_line = timed[-1].line
-    return run

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+pytest_plugins = ["_finding_ids"]  # every finding a test creates is held to golfkit/finding_ids.toml
 TRAINER = Path(__file__).resolve().parents[1] / "templates" / "train_gpt.py"
 
 

@@ -75,4 +75,4 @@ def _byte_finding(label: str, variant: str, rows: list[dict], claimed: bool) -> 
     if claimed and not worst["diagnostic"]:
         return warning("data.bytes.small_mismatch",
                        message + ": some targets were scored twice or not at all (FIELD.md §7)", **kw)
-    return info("data.bytes.small_mismatch", message + " (a line no claim comes from)", **kw)
+    return info("data.bytes.small_mismatch_unclaimed", message + " (a line no claim comes from)", **kw)

@@ -74,15 +74,19 @@ def check_submission(ev: RecordEvidence) -> list[Finding]:
         return []
     found: list[Finding] = []
     for guess in sub.guesses:
-        make = warning if guess.severity == "warning" else info
-        ident = "submission.alias" if guess.severity == "warning" else "submission.shape"
-        found.append(make(ident, f"{sub.path}: {guess.note}", file=sub.path,
-                          evidence={"key": guess.key, "canonical": guess.canonical}))
+        message, kw = f"{sub.path}: {guess.note}", {"file": sub.path,
+                                                    "evidence": {"key": guess.key, "canonical": guess.canonical}}
+        if guess.severity == "warning":
+            found.append(warning("submission.alias", message, **kw))
+        else:
+            found.append(info("submission.shape", message, **kw))
     problems = schema_errors(sub.canonical)
     if problems:
+        message = f"{sub.path} does not fit golfkit's canonical schema: " + "; ".join(problems[:5])
+        kw = {"file": sub.path, "evidence": {"problems": problems}}
         # Records written before golfkit lack canonical keys (info); a wrong type or value is a warning.
-        make = info if all("is a required property" in p for p in problems) else warning
-        found.append(make("submission.schema",
-                             f"{sub.path} does not fit golfkit's canonical schema: " + "; ".join(problems[:5]),
-                             file=sub.path, evidence={"problems": problems}))
+        if all("is a required property" in p for p in problems):
+            found.append(info("submission.schema", message, **kw))
+        else:
+            found.append(warning("submission.wrong_type", message, **kw))
     return found

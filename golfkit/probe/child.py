@@ -454,119 +454,189 @@ def load_stream(torch, module, args, req, tokens):
     return loader(**kwargs)
 
 
-def main():
-    global RESULT_PATH
-    with open(sys.argv[1]) as f:
-        req = json.load(f)
-    RESULT_PATH = req["result_path"]
-    limits = req["limits"]
-    set_limits(limits["cpu_s"], limits["memory_mb"], limits["file_bytes"])
-    install_network_guard()
-    warnings.simplefilter("ignore")  # CUDA-only settings warn on CPU; the output is not read anyway
-    stage = "harness"
-    try:
+# ----------------------------------------------------------------------------- the probe run
+
+
+class Harness:
+    """What is set up before the record's code is imported: torch made CPU-safe, numpy, sentencepiece,
+    and the recorder hooked into the loss functions and every optimizer step."""
+
+    def __init__(self, req):
         import numpy as np
         import sentencepiece as spm
         import torch
 
         neutralise_gpu(torch)
-        rec = Recorder(torch, req["vocab_size"])
-        patch_losses(torch, rec)
+        self.torch, self.np, self.spm = torch, np, spm
+        self.rec = Recorder(torch, req["vocab_size"])
+        patch_losses(torch, self.rec)
         from torch.optim.optimizer import register_optimizer_step_post_hook
 
-        register_optimizer_step_post_hook(rec.on_optimizer_step)
+        register_optimizer_step_post_hook(self.rec.on_optimizer_step)
         sys.path.insert(0, os.path.dirname(req["script"]))
-        t0 = time.time()
-        stage = "import"
-        module = import_script(req["script"], req["module"])
-        stage = "setup"
+
+
+class Subject:
+    """The record's side, made ready to probe: its adapter and hyperparameters, the instrumented random
+    model with its initial state, the byte lookup tables, and the evaluators found."""
+
+    def __init__(self, harness, module, req):
+        torch = harness.torch
+        self.module = module
         hook = getattr(module, "golfkit_probe_adapter", None)
-        adapter = dict(hook() or {}) if callable(hook) else {}
-        args = build_args(module)
-        device = torch.device("cpu")
+        self.adapter = dict(hook() or {}) if callable(hook) else {}
+        self.args = build_args(module)
+        self.device = torch.device("cpu")
         torch.manual_seed(0)
-        model = build_model(torch, module, args, adapter).float().to(device)
-        randomise(torch, model, req["seed"])
-        rec.params = list(model.parameters())
-        initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        instrument_model(torch, model, rec)
-        sp = spm.SentencePieceProcessor(model_file=req["tokenizer"])
+        self.model = build_model(torch, module, self.args, self.adapter).float().to(self.device)
+        randomise(torch, self.model, req["seed"])
+        harness.rec.params = list(self.model.parameters())
+        self.initial = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        instrument_model(torch, self.model, harness.rec)
+        sp = harness.spm.SentencePieceProcessor(model_file=req["tokenizer"])
         luts_fn = getattr(module, "build_sentencepiece_luts", None)
         if luts_fn is None:
             raise ProbeSetupError("no_luts", "the script has no build_sentencepiece_luts(sp, vocab_size, device); "
                                   "add golfkit_probe_adapter() with 'evaluators' (docs/probe.md)")
-        luts = luts_fn(sp, req["vocab_size"], device)
-        found = evaluators(module, adapter)
-        setup_s = time.time() - t0
-        out = {"status": "ok", "setup_s": setup_s, "evaluators": {}, "available": sorted(found),
-               "document_isolated": adapter.get("document_isolated"),
-               "model_class": type(model).__name__,
-               "model_params": sum(p.numel() for p in model.parameters())}
-        noop = lambda *a, **k: None
+        self.luts = luts_fn(sp, req["vocab_size"], self.device)
+        self.evaluators = evaluators(module, self.adapter)
+
+    def summary(self, setup_s):
+        """The result document before any evaluator ran: what was found and built."""
+        return {"status": "ok", "setup_s": setup_s, "evaluators": {}, "available": sorted(self.evaluators),
+                "document_isolated": self.adapter.get("document_isolated"),
+                "model_class": type(self.model).__name__,
+                "model_params": sum(p.numel() for p in self.model.parameters())}
+
+
+def read_request(path):
+    """The parent's request (streams, runs, limits, where to write the result)."""
+    with open(path) as f:
+        return json.load(f)
+
+
+def confine(limits):
+    """Resource limits and the network guard, before anything of the record's is imported."""
+    set_limits(limits["cpu_s"], limits["memory_mb"], limits["file_bytes"])
+    install_network_guard()
+    warnings.simplefilter("ignore")  # CUDA-only settings warn on CPU; the output is not read anyway
+
+
+def probe_evaluator(harness, subject, req, fn):
+    """Every planned run of one evaluator, up to its first failure; with its time and source line."""
+    runs, error = {}, None
+    t1 = time.time()
+    loaded = {}
+    for run in req["runs"]:
+        result, error = probe_run(harness, subject, req, fn, run, loaded)
+        if error is not None:
+            break
+        runs[run["id"]] = result
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    return {"runs": runs, "error": error, "seconds": time.time() - t1,
+            "line": code.co_firstlineno if code is not None else None}
+
+
+def probe_run(harness, subject, req, fn, run, loaded):
+    """One planned run: (what the recorder saw, None), or (None, the error that ended the evaluator)."""
+    tokens, vt = run_stream(harness, subject, req, run, loaded)
+    reset_state(harness, subject)
+    known = evaluator_inputs(subject, req, vt)
+    rec = harness.rec
+    rec.start(tokens, run.get("keep"), run.get("rows_at"))
+    try:
+        value = call_evaluator(fn, known)
+    except ProbeSetupError as exc:
+        rec.active = False
+        return None, {"kind": exc.kind, "message": str(exc)}
+    except MemoryError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the record's own failure: reported, the others go on
+        rec.active = False
+        return None, {"kind": "failed", "message": f"{type(exc).__name__}: {exc}"[:500],
+                      "traceback": traceback.format_exc()[-2000:]}
+    rec.active = False
+    res = rec.result()
+    res["returned"] = two_numbers(value)
+    res["num_tokens"] = int(vt.numel()) if hasattr(vt, "numel") else len(tokens)
+    return res, None
+
+
+def run_stream(harness, subject, req, run, loaded):
+    """The run's token stream (edits applied) and the same stream as the script's loader returns it."""
+    tokens = list(req["streams"][run["stream"]])
+    for i, tok in run.get("edits", ()):
+        tokens[i] = tok
+    if run["stream"] not in loaded:
+        loaded[run["stream"]] = load_stream(harness.torch, subject.module, subject.args, req,
+                                            req["streams"][run["stream"]])
+    vt = loaded[run["stream"]]
+    if run.get("edits"):
+        # the loader read this stream once; an edited copy is the same stream with the edit
+        vt = vt.clone()
+        for i, tok in run["edits"]:
+            if i < vt.numel():
+                vt[i] = tok
+    return tokens, vt
+
+
+def reset_state(harness, subject):
+    """The initial random model in training mode, and every random generator seeded alike."""
+    subject.model.load_state_dict(subject.initial)
+    subject.model.train()
+    harness.torch.manual_seed(0)
+    random.seed(0)
+    harness.np.random.seed(0)
+
+
+def evaluator_inputs(subject, req, vt):
+    """Values for an evaluator's parameters, by the names the scripts use (docs/probe.md)."""
+    def noop(*a, **k):
+        return None
+
+    args, model, luts = subject.args, subject.model, subject.luts
+    return {"args": args, "h": args, "hp": args, "hparams": args, "model": model,
+            "base_model": model, "rank": 0, "world_size": 1, "device": subject.device,
+            "grad_accum_steps": 1, "val_tokens": vt, "base_bytes_lut": luts[0],
+            "has_leading_space_lut": luts[1], "is_boundary_token_lut": luts[2],
+            "stride": req["stride"], "eval_stride": req["stride"], "seq_len": req["seq_len"],
+            "eval_seq_len": req["seq_len"], "log0": noop, "log_fn": noop, "log": noop,
+            "logger": noop, "print_fn": noop}
+
+
+def failure(exc, stage):
+    """The result document for whatever else the record raised: an error, or memory when it says so."""
+    text = f"{type(exc).__name__}: {exc}"
+    status = "memory" if "can't allocate memory" in text or "out of memory" in text.lower() else "error"
+    return {"status": status, "stage": stage, "detail": text[:1000], "traceback": traceback.format_exc()[-3000:]}
+
+
+def main():
+    global RESULT_PATH
+    req = read_request(sys.argv[1])
+    RESULT_PATH = req["result_path"]
+    confine(req["limits"])
+    stage = "harness"
+    try:
+        harness = Harness(req)
+        t0 = time.time()
+        stage = "import"
+        module = import_script(req["script"], req["module"])
+        stage = "setup"
+        subject = Subject(harness, module, req)
+        out = subject.summary(time.time() - t0)
         stage = "run"
-        for name, fn in sorted(found.items()):
+        for name, fn in sorted(subject.evaluators.items()):
             if req.get("only") and name not in req["only"]:
                 continue
-            runs, error = {}, None
-            t1 = time.time()
-            loaded = {}
-            for run in req["runs"]:
-                tokens = list(req["streams"][run["stream"]])
-                for i, tok in run.get("edits", ()):
-                    tokens[i] = tok
-                if run["stream"] not in loaded:
-                    loaded[run["stream"]] = load_stream(torch, module, args, req, req["streams"][run["stream"]])
-                vt = loaded[run["stream"]]
-                if run.get("edits"):
-                    # the loader read this stream once; an edited copy is the same stream with the edit
-                    vt = vt.clone()
-                    for i, tok in run["edits"]:
-                        if i < vt.numel():
-                            vt[i] = tok
-                model.load_state_dict(initial)
-                model.train()
-                torch.manual_seed(0)
-                random.seed(0)
-                np.random.seed(0)
-                known = {"args": args, "h": args, "hp": args, "hparams": args, "model": model,
-                         "base_model": model, "rank": 0, "world_size": 1, "device": device,
-                         "grad_accum_steps": 1, "val_tokens": vt, "base_bytes_lut": luts[0],
-                         "has_leading_space_lut": luts[1], "is_boundary_token_lut": luts[2],
-                         "stride": req["stride"], "eval_stride": req["stride"], "seq_len": req["seq_len"],
-                         "eval_seq_len": req["seq_len"], "log0": noop, "log_fn": noop, "log": noop,
-                         "logger": noop, "print_fn": noop}
-                rec.start(tokens, run.get("keep"), run.get("rows_at"))
-                try:
-                    value = call_evaluator(fn, known)
-                except ProbeSetupError as exc:
-                    rec.active = False
-                    error = {"kind": exc.kind, "message": str(exc)}
-                    break
-                except MemoryError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - the record's own failure: reported, the others go on
-                    rec.active = False
-                    error = {"kind": "failed", "message": f"{type(exc).__name__}: {exc}"[:500],
-                             "traceback": traceback.format_exc()[-2000:]}
-                    break
-                rec.active = False
-                res = rec.result()
-                res["returned"] = two_numbers(value)
-                res["num_tokens"] = int(vt.numel()) if hasattr(vt, "numel") else len(tokens)
-                runs[run["id"]] = res
-            code = getattr(inspect.unwrap(fn), "__code__", None)
-            out["evaluators"][name] = {"runs": runs, "error": error, "seconds": time.time() - t1,
-                                       "line": code.co_firstlineno if code is not None else None}
+            out["evaluators"][name] = probe_evaluator(harness, subject, req, fn)
         write_result(out)
     except MemoryError:
         write_result({"status": "memory", "stage": stage, "detail": "MemoryError: allocation over the limit"})
     except ProbeSetupError as exc:
         write_result({"status": "setup", "stage": stage, "kind": exc.kind, "detail": str(exc)})
     except BaseException as exc:  # noqa: BLE001 - everything the record raises is a report, not a crash
-        text = f"{type(exc).__name__}: {exc}"
-        status = "memory" if "can't allocate memory" in text or "out of memory" in text.lower() else "error"
-        write_result({"status": status, "stage": stage, "detail": text[:1000],
-                      "traceback": traceback.format_exc()[-3000:]})
+        write_result(failure(exc, stage))
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ LARGE = 40_000
 
 def inputs() -> list[tuple[str, str, str]]:
     """(kind, name, source) for every script to measure."""
+    from golfkit.files import read_source
     from golfkit.minify.samples import embedded_sources, stand_in_sources
-    from golfkit.wrappers import read_source
 
     found = []
     trainer = ROOT / "templates" / "train_gpt.py"

@@ -7,12 +7,11 @@ Bad input (a GolfkitError) is printed as one line and exits 2; no traceback.
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
 from golfkit import __version__
-from golfkit.errors import GolfkitError
+from golfkit.errors import GolfkitError, exit_bad_input
 
 # name -> "module:attribute" of a click command
 COMMANDS = {
@@ -45,8 +44,7 @@ class LazyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GolfkitError as exc:
-            click.echo(f"golfkit: error: {exc}", err=True)
-            sys.exit(2)
+            exit_bad_input(exc)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

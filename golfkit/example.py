@@ -27,7 +27,7 @@ import numpy as np
 
 from golfkit.data.shards import load_tokens, read_shard
 from golfkit.data.tokenizer import load_tokenizer, make_dataset, target_bytes
-from golfkit.errors import GolfkitError
+from golfkit.errors import GolfkitError, exit_bad_input
 
 REPO = Path(__file__).resolve().parents[1]
 TRAINER = REPO / "templates" / "train_gpt.py"
@@ -281,8 +281,7 @@ def main(out: Path, force: bool) -> None:
     try:
         sub = generate(out, force)
     except GolfkitError as exc:
-        click.echo(f"golfkit: error: {exc}", err=True)
-        sys.exit(2)
+        exit_bad_input(exc)
     click.echo(f"{out}: val_bpb {sub['val_bpb']} (seeds {sub['seeds']}), bytes_total {sub['bytes_total']}")
 
 

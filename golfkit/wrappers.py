@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import ast
 import base64
-import io
 import lzma
-import tokenize
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from golfkit import bounded
 from golfkit.errors import GolfkitError
+from golfkit.files import decode_source
 
 MAX_LAYERS = 8
 
@@ -35,27 +33,6 @@ class Unwrapped:
 
     source: str
     layers: tuple[str, ...]
-
-
-def read_source(path: Path) -> str:
-    """Read a Python file the way Python does: the PEP 263 coding line decides (UTF-8 by default)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise GolfkitError(f"{path}: cannot read ({exc.strerror})") from None
-    return decode_source(data, str(path))
-
-
-def decode_source(data: bytes, where: str = "source") -> str:
-    """Decode Python source bytes by their coding line (UTF-8 by default), as the interpreter does."""
-    try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-        text = data.decode(encoding)
-    except (SyntaxError, LookupError, UnicodeDecodeError) as exc:
-        raise GolfkitError(
-            f"{where}: not valid Python source text ({exc}); save it as UTF-8 or declare its coding"
-        ) from None
-    return text.removeprefix("\ufeff")
 
 
 def unwrap_source(text: str, max_output: int = 64 << 20) -> Unwrapped | None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from golfkit.ci import git
-from golfkit.ci.shape import check_shape, folder_name_problem, record_folder
+from golfkit.ci.shape import check_shape, record_folder
 from golfkit.errors import GolfkitError
+from golfkit.facts import folder_name_problem
 
 OLD = "records/track_10min_16mb/2026-01-01_baseline"
 NEW = "records/track_10min_16mb/2026-05-01_new_idea"

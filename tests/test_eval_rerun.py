@@ -117,7 +117,7 @@ def test_rerun_catches_another_seeds_artifact(record, tmp_path):
 
 def test_rerun_budget_and_missing_inputs(record, tmp_path, monkeypatch):
     rec = _copy(record, tmp_path)
-    monkeypatch.setattr(rerun_module, "CAP_BYTES", 100_000)  # the tiny record is ~160 kB; lower the cap
+    monkeypatch.setattr(rerun_module, "SIZE_CAP_BYTES", 100_000)  # the tiny record is ~160 kB; lower the cap
     # --trust-code (given for --probes) still runs reference-family containers with golfkit's own model
     found = _ids(rec, artifact=rec / "final_model_seed1.int8.ptz", trust_code=True)
     assert "rerun.failed" not in found and "rerun.val_bpb.matched" in found

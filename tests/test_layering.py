@@ -17,7 +17,8 @@ PACKAGE = ROOT / "golfkit"
 
 # Lowest first. A unit may import any unit of a strictly lower layer.
 LAYERS: list[tuple[str, ...]] = [
-    ("golfkit", "errors", "findings", "facts", "files"),  # the package's face, challenge facts, one reader
+    ("golfkit", "errors"),  # the package's face; the error a person can fix and the exit statuses
+    ("findings", "facts", "files"),  # findings, the challenge's facts, the one file reader
     ("bounded", "schema", "report"),  # bounded decoders, the submission schema, reporters of findings
     ("artifact", "wrappers", "data"),  # containers and records' formats, wrapper decoder, shards/tokenizers
     ("eval", "minify", "probe"),  # engines over the foundations

@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 
 from golfkit.cli import main
 from golfkit.errors import GolfkitError
+from golfkit.files import decode_source
 from golfkit.minify.minify import minify_source, traps
 from golfkit.minify.packer import pack, records_recipe
 from golfkit.minify.proof import prove
 from golfkit.minify.wrap import ALL_CODECS, ascii7_literal, candidates, latin1_literal
-from golfkit.wrappers import decode_source, unwrap_source
+from golfkit.wrappers import unwrap_source
 
 # A small program with the habits of a training script, long enough that wrapping pays.
 SCRIPT = textwrap.dedent('''

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from golfkit.files import read_source
 from golfkit.minify.packer import pack
-from golfkit.wrappers import read_source
 
 TRAINER = Path(__file__).resolve().parents[1] / "templates" / "train_gpt.py"
 METRIC = re.compile(r"val_loss:\s*\S+ val_bpb:\s*\S+")

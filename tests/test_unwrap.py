@@ -16,8 +16,9 @@ from click.testing import CliRunner
 
 from golfkit.cli import main
 from golfkit.errors import GolfkitError
+from golfkit.files import decode_source
 from golfkit.minify.wrap import latin1_literal
-from golfkit.wrappers import decode_source, unwrap_source
+from golfkit.wrappers import unwrap_source
 
 PROGRAM = "import math\n\ndef area(r):\n    return math.pi * r * r\n\nprint(f'area {area(2.0):.3f}')\n"
 RAW_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9}]

@@ -66,7 +66,7 @@ def new(folder: Path, logs: tuple[Path, ...], code: tuple[Path, ...], artifacts:
     taken from the logs and files, and a README with the results table; then verifies the folder.
     """
     from golfkit.author.new_record import new_record
-    from golfkit.report import render
+    from golfkit.report import exit_code, render
     from golfkit.verify.api import verify_paths
 
     record = new_record(
@@ -80,7 +80,7 @@ def new(folder: Path, logs: tuple[Path, ...], code: tuple[Path, ...], artifacts:
         click.echo(f"note: {note}")
     reports = verify_paths([record.path])
     click.echo(render(reports, "text"))
-    click.get_current_context().exit(1 if any(r.verdict == "fail" for r in reports) else 0)
+    click.get_current_context().exit(exit_code(reports))
 
 
 @click.command()

@@ -22,12 +22,19 @@ from typing import Any
 
 from golfkit.author import plot
 from golfkit.author.curves import headline_metric, run_curves
-from golfkit.ci.shape import TRACK_PREFIX, folder_name_problem
 from golfkit.errors import GolfkitError
+from golfkit.facts import (
+    RECORDS_DIR,
+    SIZE_CAP_BYTES,
+    TRACKS,
+    folder_name_problem,
+    is_track_folder,
+    normalise_track,
+    variant_for_tokens,
+)
 from golfkit.schema import schema_errors
 from golfkit.verify.evidence import LogEvidence, Metric, Number, RunEvidence
 from golfkit.verify.logparse import parse_log_file
-from golfkit.verify.variants import variant_for_tokens
 
 SEPARATOR = "=" * 100
 GPU_ROW = re.compile(r"^\|\s+\d+\s+(NVIDIA[^|]*?)\s{2,}(?:On|Off)\s+\|")
@@ -149,15 +156,16 @@ def _check_target(folder: Path) -> tuple[str, str]:
     if folder.exists():
         raise GolfkitError(f"{folder} already exists: golfkit new never overwrites a record; pick a new name")
     track_dir = folder.parent.name
-    if not track_dir.startswith(TRACK_PREFIX) or folder.parent.parent.name != "records":
+    track = normalise_track(track_dir) if is_track_folder(track_dir) else None
+    if track is None or folder.parent.parent.name != RECORDS_DIR:
         raise GolfkitError(
-            f"{folder}: a record folder lives in records/track_<track>/ "
+            f"{folder}: a record folder lives in records/track_<track>/, the track one of {', '.join(TRACKS)} "
             "(e.g. records/track_non_record_16mb/2026-05-01_my_idea)"
         )
     problem = folder_name_problem(folder.name)
     if problem:
         raise GolfkitError(f"{folder.name!r} is not a valid record folder name: {problem}")
-    return track_dir[len(TRACK_PREFIX):], folder.name[:10]
+    return track, folder.name[:10]
 
 
 def _check_inputs(logs: list[Path], code: list[Path], artifacts: list[Path], data_files: list[Path]) -> list[Path]:
@@ -487,7 +495,7 @@ def render_readme(submission: dict[str, Any], runs: list[SeedRun], folder: Path,
                     f"val_loss {_text(submission['val_loss_std'])})")
     summary += "."
     if "bytes_total" in submission:
-        summary += (f" Largest total: {submission['bytes_total']:,} bytes of the 16,000,000-byte cap "
+        summary += (f" Largest total: {submission['bytes_total']:,} bytes of the {SIZE_CAP_BYTES:,}-byte cap "
                     f"(code: {submission['bytes_code']:,} bytes).")
     files = sorted(p for p in files_dir.iterdir() if p.is_file())
     names = [*(p.name for p in files), "README.md"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-FORMATS = ("text", "json", "github", "markdown")
+from golfkit.report import FORMATS
 
 
 @click.command()
@@ -29,7 +29,7 @@ def ci(base: str | None, head: str, repo: Path, fmt: str | None, files_mode: boo
     import os
 
     from golfkit.ci.pipeline import render_result, run_ci, verify_changed_files
-    from golfkit.report import render
+    from golfkit.report import exit_code, render
 
     fmt = fmt or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
     if files_mode:
@@ -38,7 +38,7 @@ def ci(base: str | None, head: str, repo: Path, fmt: str | None, files_mode: boo
         reports = verify_changed_files(list(files), repo)
         if reports:
             click.echo(render(reports, fmt))
-        click.get_current_context().exit(1 if any(r.verdict == "fail" for r in reports) else 0)
+        click.get_current_context().exit(exit_code(reports))
     if base is None:
         raise click.UsageError("give --base REF (the branch the pull request goes into), or --files FILE...")
     if files:
@@ -49,4 +49,4 @@ def ci(base: str | None, head: str, repo: Path, fmt: str | None, files_mode: boo
     if summary_path:
         with open(summary_path, "a", encoding="utf-8") as summary:
             summary.write(render_result(result, "markdown") + "\n")
-    click.get_current_context().exit(1 if result.failed else 0)
+    click.get_current_context().exit(exit_code(result.reports))

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from golfkit.ci import git
-from golfkit.ci.shape import Shape, check_shape, folder_name_problem, record_folder
+from golfkit.ci.shape import Shape, check_shape, record_folder
 from golfkit.errors import GolfkitError
+from golfkit.facts import folder_name_problem
 from golfkit.findings import Finding, Severity, error
 from golfkit.report import RecordReport, render
 from golfkit.verify.api import verify_paths

@@ -6,17 +6,12 @@ Pure: takes the list of changes and which candidate folders already existed at t
 
 from __future__ import annotations
 
-import datetime
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from golfkit.ci.git import SUBMODULE_MODE, SYMLINK_MODE, Change
+from golfkit.facts import RECORDS_DIR, folder_name_problem, is_track_folder
 from golfkit.findings import Finding, error
-
-RECORDS = "records"
-TRACK_PREFIX = "track_"
-FOLDER_NAME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})_(.+)$")
 
 
 @dataclass
@@ -30,25 +25,8 @@ class Shape:
 def record_folder(path: str) -> str | None:
     """`records/track_x/<name>` for a path inside such a folder, else None."""
     parts = path.split("/")
-    if len(parts) >= 4 and parts[0] == RECORDS and parts[1].startswith(TRACK_PREFIX) and parts[2]:
+    if len(parts) >= 4 and parts[0] == RECORDS_DIR and is_track_folder(parts[1]) and parts[2]:
         return "/".join(parts[:3])
-    return None
-
-
-def folder_name_problem(name: str) -> str | None:
-    """Why `name` is not a valid record folder name, or None when it is."""
-    match = FOLDER_NAME.match(name)
-    if match is None:
-        return "it does not start with a date and an underscore (YYYY-MM-DD_slug)"
-    year, month, day, slug = match.groups()
-    try:
-        datetime.date(int(year), int(month), int(day))
-    except ValueError:
-        return f"{year}-{month}-{day} is not a calendar date"
-    if any(ch.isspace() for ch in slug):
-        return "it contains whitespace"
-    if any(not ch.isprintable() for ch in slug):
-        return "it contains control characters"
     return None
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from golfkit.errors import GolfkitError
+from golfkit.files import read_source
 from golfkit.findings import Severity
 from golfkit.minify.wrap import ALL_CODECS, STDLIB_CODECS
 
@@ -25,14 +26,6 @@ def _codecs(value: str) -> tuple[str, ...]:
     if unknown or not names:
         raise GolfkitError(f"--codecs {value!r}: use all, stdlib, or a comma list of {', '.join(ALL_CODECS)}")
     return names
-
-
-def _read(path: Path) -> str:
-    from golfkit.wrappers import read_source
-
-    if not path.is_file():
-        raise GolfkitError(f"{path}: no such file; give the path of a Python script")
-    return read_source(path)
 
 
 @click.command()
@@ -57,7 +50,7 @@ def minify(script: Path, out: Path | None, wrap: str, codec_list: str, check: bo
         return
     from golfkit.minify.packer import pack
 
-    packed = pack(_read(script), str(script), wrap, _codecs(codec_list), _MAX_OUTPUT)
+    packed = pack(read_source(script), str(script), wrap, _codecs(codec_list), _MAX_OUTPUT)
     target = out or script.with_suffix(".min.py")
     if target.resolve() == script.resolve():
         raise GolfkitError(f"{target}: refusing to overwrite the input; give another -o path")
@@ -102,8 +95,8 @@ def _print_table(packed, target: Path) -> None:
 def _check(path: Path, original: Path | None, as_json: bool) -> None:
     from golfkit.minify.proof import proof_summary, prove
 
-    text = _read(path)
-    source = _read(original) if original else None
+    text = read_source(path)
+    source = read_source(original) if original else None
     findings = [proof_summary(text)] + prove(text, None, source, str(path))
     if as_json:
         click.echo(json.dumps({"file": str(path), "findings": [f.to_json() for f in findings]}, indent=2))
@@ -127,7 +120,7 @@ def unwrap(file: Path, out: Path | None, max_output: int) -> None:
     """Print the decoded source of a self-extracting wrapper, without running it."""
     from golfkit.wrappers import unwrap_source
 
-    unwrapped = unwrap_source(_read(file), max_output)
+    unwrapped = unwrap_source(read_source(file), max_output)
     if unwrapped is None:
         raise GolfkitError(f"{file}: not a self-extracting wrapper (it runs as written); read it directly")
     click.echo(f"# golfkit unwrap: {file}: {' > '.join(unwrapped.layers)}", err=True)

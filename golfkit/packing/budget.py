@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-CAP = 16_000_000
+from golfkit.facts import SIZE_CAP_BYTES
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Budget:
     code_bytes: int | None = None
     code_label: str = ""
     loader_bytes: int = 0
-    cap: int = CAP
+    cap: int = SIZE_CAP_BYTES
     info: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 
 from golfkit.errors import GolfkitError
+from golfkit.facts import SIZE_CAP_BYTES
+from golfkit.files import read_text
 
 
 @click.command("build")
@@ -28,7 +30,7 @@ from golfkit.errors import GolfkitError
 @click.option("--dry-run", is_flag=True, help="Build in memory and print the budget; write nothing. "
               "With --scheme, shows each tensor's byte change against the default policy.")
 @click.option("--emit-loader", is_flag=True, help="Print the decoder snippet this artifact needs instead of the table.")
-@click.option("--cap", default=16_000_000, show_default=True, help="Byte cap for code + loader + model.")
+@click.option("--cap", default=SIZE_CAP_BYTES, show_default=True, help="Byte cap for code + loader + model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the budget as JSON.")
 def build(checkpoint, code, minified, schemes, scheme_file, codec, min_numel, meta_file, output, force,
           explain, dry_run, emit_loader, cap, as_json) -> None:
@@ -85,9 +87,7 @@ def _read_meta(meta_file: str | None) -> dict:
     if not meta_file:
         return {}
     try:
-        meta = json.loads(Path(meta_file).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GolfkitError(f"{meta_file}: cannot read ({exc.strerror})") from None
+        meta = json.loads(read_text(meta_file, 1 << 20, "a JSON object of metadata"))
     except json.JSONDecodeError as exc:
         raise GolfkitError(f"{meta_file}: not JSON ({exc})") from None
     if not isinstance(meta, dict):

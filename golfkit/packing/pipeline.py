@@ -17,8 +17,11 @@ import zstandard
 from golfkit.artifact.compress import compress, decompress
 from golfkit.artifact.container import Artifact, decode_container, encode_container
 from golfkit.errors import GolfkitError
+from golfkit.facts import SIZE_CAP_BYTES
+from golfkit.files import MAX_SCRIPT_BYTES, decode_source, read_bytes
+from golfkit.findings import Severity
 from golfkit.packing import budget as budget_mod
-from golfkit.packing.budget import CAP, Budget
+from golfkit.packing.budget import Budget
 from golfkit.packing.loader import emit_loader
 from golfkit.packing.part_codecs import CodecSpec, assign_codings, outer_codec, parse_codec
 from golfkit.packing.policy import MIN_NUMEL, Assignment, Rule, assign
@@ -120,32 +123,32 @@ def _estimator(outer: str):
     return lambda raw: len(compress(raw, outer, 6))
 
 
-def code_bytes(path: str | Path, minified: bool) -> tuple[int, str]:
-    """Bytes the code costs: as shipped, or as `golfkit minify` would pack it."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise GolfkitError(f"{path}: cannot read code file ({exc.strerror})") from None
+def code_bytes(path: str | Path, data: bytes, minified: bool) -> tuple[int, str]:
+    """Bytes the code `data` (read from `path`) costs: as shipped, or as `golfkit minify` packs it
+    (a wrapper's payload minified and wrapped once, as `golfkit minify` does with a wrapper)."""
     if not minified:
         return len(data), f"{path} (as shipped)"
     try:
-        from golfkit.minify.minify import minify_source
-        from golfkit.minify.wrap import best_candidate
+        from golfkit.minify.packer import pack
+
+        packed = pack(decode_source(data, str(path)), str(path))
     except ImportError as exc:
         raise GolfkitError(f"golfkit minify is not available here ({exc}); drop --minified") from None
-    source = data.decode("utf-8")
-    packed = best_candidate(minify_source(source, str(path)).source)
-    return packed.size, f"{path} (as golfkit minify packs it: {packed.name})"
+    if not packed.ok:
+        why = next(f.message for f in packed.findings if f.severity == Severity.ERROR)
+        raise GolfkitError(f"{path}: golfkit minify cannot pack it ({why}); drop --minified")
+    how = packed.chosen.name if packed.chosen else "minified, not wrapped"
+    return len(packed.output), f"{path} (as golfkit minify packs it: {how})"
 
 
-def account_code(built: Built, code: str | Path | None, minified: bool = False, cap: int = CAP) -> None:
+def account_code(built: Built, code: str | Path | None, minified: bool = False, cap: int = SIZE_CAP_BYTES) -> None:
     """Fill in code bytes; the loader is not counted again when the code already contains it."""
     b = built.budget
     b.cap = cap
     if code is not None:
-        b.code_bytes, b.code_label = code_bytes(code, minified)
-        if built.loader.split("\n", 1)[1] in Path(code).read_text(encoding="utf-8", errors="replace"):
+        data = read_bytes(code, MAX_SCRIPT_BYTES, "a Python script")
+        b.code_bytes, b.code_label = code_bytes(code, data, minified)
+        if built.loader.split("\n", 1)[1] in data.decode("utf-8", errors="replace"):
             b.loader_bytes = 0
 
 

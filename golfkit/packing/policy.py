@@ -16,6 +16,7 @@ import torch
 
 from golfkit.artifact.quantize import is_control
 from golfkit.errors import GolfkitError
+from golfkit.files import read_text
 from golfkit.packing.schemes import Scheme, default_scheme, eligible, parse_scheme
 
 MIN_NUMEL = 65_536
@@ -61,10 +62,8 @@ def load_rules_toml(path: str | Path) -> list[Rule]:
 
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GolfkitError(f"{path}: cannot read scheme file ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        doc = tomllib.loads(read_text(path, 1 << 20, "a TOML file of schemes"))
+    except tomllib.TOMLDecodeError as exc:
         raise GolfkitError(f"{path}: not valid TOML ({exc})") from None
     table = doc.get("schemes")
     if not isinstance(table, dict) or not table:

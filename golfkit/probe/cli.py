@@ -8,13 +8,14 @@ from pathlib import Path
 import click
 
 from golfkit.errors import GolfkitError
+from golfkit.report import FORMATS
 
 
 @click.command()
 @click.argument("record", type=click.Path(path_type=Path))
 @click.option("--trust-code", is_flag=True,
               help="Required: the probe imports and runs the record's script (in a sandbox, without network).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "markdown"]), default="text",
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
               show_default=True, help="Report format.")
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(1, 3600), default=300.0, show_default=True,
@@ -34,10 +35,12 @@ def probe(record: Path, trust_code: bool, fmt: str, as_json: bool, timeout_s: fl
     if not trust_code:
         raise GolfkitError(f"{record}: probing runs the record's own code; re-run with --trust-code if you trust it "
                            "(it runs sandboxed: no network, time and memory limits, a temporary copy)")
-    from golfkit.probe.report import render
+    from golfkit.probe.report import record_report
     from golfkit.probe.run import ProbeOptions, probe_record
+    from golfkit.report import exit_code, render
 
     options = ProbeOptions(timeout_s=timeout_s, memory_mb=memory_mb, sweep=not no_sweep, only=only)
     report = probe_record(record, options)
-    click.echo(render(report, "json" if as_json else fmt))
-    sys.exit(report.exit_code)
+    reports = [record_report(report)]
+    click.echo(render(reports, "json" if as_json else fmt))
+    sys.exit(exit_code(reports))

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from golfkit.errors import GolfkitError
-from golfkit.findings import Finding, Severity, error, warning
+from golfkit.facts import main_script
+from golfkit.files import read_source
+from golfkit.findings import Finding, error, warning
 from golfkit.probe.inputs import DEFAULT_VOCAB, load_table, make_plan, tokenizer_bytes
 from golfkit.probe.probes import PROBES, EvaluatorResult, analyse_evaluator
 from golfkit.probe.sandbox import SandboxResult, run_child
-from golfkit.wrappers import decode_source, unwrap_source
+from golfkit.wrappers import unwrap_source
 
 MAX_COPY_BYTES = 1 << 20  # files of the record copied into the working copy (scripts, small configs)
 MODULE_NAME = "train_gpt"
@@ -53,10 +55,6 @@ class ProbeReport:
     wrapper_layers: tuple[str, ...] = ()
     document_isolation_claim: str | None = None
 
-    @property
-    def exit_code(self) -> int:
-        return 1 if any(f.severity is Severity.ERROR for f in self.findings) else 0
-
     def to_json(self) -> dict[str, Any]:
         return {
             "record": self.record,
@@ -71,21 +69,19 @@ class ProbeReport:
 
 
 def find_script(record: Path) -> Path:
-    """The record's training script: train_gpt.py, else the only train_gpt*.py; a file is taken as is."""
+    """The record's training script as `golfkit.facts.main_script` chooses it (train_gpt.py, else the
+    only train_gpt*.py, else the only .py file); a file is taken as is. A guess is refused."""
     if record.is_file():
         return record
     if not record.is_dir():
         raise GolfkitError(f"{record}: no such record folder or script")
-    main = record / "train_gpt.py"
-    if main.is_file():
-        return main
-    found = sorted(record.glob("train_gpt*.py"))
-    if len(found) == 1:
-        return found[0]
-    if not found:
+    choice = main_script({p.name: p.stat().st_size for p in record.glob("*.py") if p.is_file()})
+    if choice is None:
         raise GolfkitError(f"{record}: no train_gpt.py to probe; pass the script itself as RECORD")
-    names = ", ".join(p.name for p in found)
-    raise GolfkitError(f"{record}: several scripts ({names}) and no train_gpt.py; pass the one to probe as RECORD")
+    if choice.guessed_among:
+        names = ", ".join(choice.guessed_among)
+        raise GolfkitError(f"{record}: several scripts ({names}) and no train_gpt.py; pass the one to probe as RECORD")
+    return record / choice.name
 
 
 def isolation_claim(program: str, texts: list[str]) -> str | None:
@@ -106,11 +102,7 @@ def probe_record(record: str | Path, options: ProbeOptions | None = None) -> Pro
     when the user trusts it (`--trust-code`)."""
     record = Path(record)
     script = find_script(record)
-    try:
-        raw = script.read_bytes()
-    except OSError as exc:
-        raise GolfkitError(f"{script}: cannot read ({exc.strerror})") from None
-    text = decode_source(raw, str(script))
+    text = read_source(script)
     unwrapped = unwrap_source(text)
     program = unwrapped.source if unwrapped is not None else text
     texts = [_read_text(script.parent / n) for n in ("README.md", "submission.json")]

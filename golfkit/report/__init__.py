@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from golfkit.errors import GolfkitError
+from golfkit.errors import EXIT_FINDINGS, EXIT_OK, GolfkitError
 from golfkit.findings import Finding, Severity
 
 FORMATS = ("text", "json", "github", "markdown")
@@ -38,6 +38,12 @@ class RecordReport:
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "verdict": self.verdict, "findings": [f.to_json() for f in self.findings],
                 "claims": self.claims, "measured": self.measured}
+
+
+def exit_code(reports: list[RecordReport]) -> int:
+    """The exit status of a command that reports on records: 1 when any failed, else 0 (bad input,
+    2, never gets this far: golfkit.errors)."""
+    return EXIT_FINDINGS if any(report.verdict == "fail" for report in reports) else EXIT_OK
 
 
 def render(reports: list[RecordReport], fmt: str = "text") -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from golfkit.errors import GolfkitError
+from golfkit.facts import is_track_folder
+from golfkit.files import read_bytes
 from golfkit.findings import error
 from golfkit.report import RecordReport
 from golfkit.verify.checks import run_checks
@@ -76,7 +78,7 @@ def _auto_against(folder: Path) -> RecordEvidence | None:
     """The record with the lowest claimed val_bpb among the other folders of the same track folder."""
     best: tuple[Decimal, Path] | None = None
     parent = folder.resolve().parent
-    if not parent.name.startswith("track_"):
+    if not is_track_folder(parent.name):
         return None
     for other in sorted(parent.iterdir()):
         if other == folder.resolve() or not other.is_dir():
@@ -90,10 +92,9 @@ def _auto_against(folder: Path) -> RecordEvidence | None:
 def _claimed_bpb(folder: Path) -> Decimal | None:
     for candidate in sorted(folder.glob("submission*.json")):
         try:
-            with candidate.open("rb") as handle:
-                data = handle.read(MAX_SUBMISSION_BYTES + 1)
+            data = read_bytes(candidate, MAX_SUBMISSION_BYTES, "a submission JSON", candidate.name)
             sub = normalise(load_submission_bytes(data, candidate.name), candidate.name)
-        except (GolfkitError, OSError):
+        except GolfkitError:
             continue
         if sub.val_bpb is not None:
             return sub.val_bpb.value

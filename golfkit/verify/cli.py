@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from golfkit.errors import GolfkitError
-from golfkit.report import FORMATS, render
+from golfkit.report import FORMATS, exit_code, render
 from golfkit.verify.api import verify_paths
 
 
@@ -57,4 +57,4 @@ def verify(paths: tuple[Path, ...], as_json: bool, fmt: str, against: str | None
         extra.append(probe_check)
     reports = verify_paths(list(paths), against=against, extra_checks=extra)
     click.echo(render(reports, "json" if as_json else fmt), nl=False)
-    sys.exit(1 if any(report.verdict == "fail" for report in reports) else 0)
+    sys.exit(exit_code(reports))

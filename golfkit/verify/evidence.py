@@ -24,15 +24,25 @@ class Number:
     @classmethod
     def parse(cls, text: str) -> Number:
         value = Decimal(text)
-        exponent = value.as_tuple().exponent
-        return cls(value, max(0, -exponent) if isinstance(exponent, int) else 0)
+        return cls(value, places_of(value))
 
     @classmethod
     def of(cls, value: Decimal | int) -> Number:
         return cls.parse(str(value))
 
+    @property
+    def half_unit(self) -> Decimal:
+        """Half a unit of the last printed decimal: how far the exact value may lie from the print."""
+        return Decimal(1).scaleb(-self.places) / 2
+
     def __str__(self) -> str:
         return str(self.value)
+
+
+def places_of(value: Decimal) -> int:
+    """Decimals a Decimal is written with: 5 for `1.08100`, 0 for `3` or `3E+2`."""
+    exponent = value.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 # ---------------------------------------------------------------- logs

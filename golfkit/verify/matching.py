@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from golfkit.verify.evidence import LogEvidence, Metric, Number, RecordEvidence
+from golfkit.verify.evidence import LogEvidence, Metric, Number, RecordEvidence, places_of
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,7 @@ def agrees(value: Decimal, value_places: int, claim: Number) -> bool:
     """True when `value` rounds to `claim` at the claim's decimals (and is known that precisely)."""
     if value_places < claim.places:
         return False
-    half_ulp = Decimal(1).scaleb(-claim.places) / 2
-    return abs(value - claim.value) <= half_ulp
+    return abs(value - claim.value) <= claim.half_unit
 
 
 def log_for_seed(evidence: RecordEvidence, seed: str) -> LogEvidence | None:
@@ -105,15 +104,10 @@ def claimed_seed_values(evidence: RecordEvidence, unit: str) -> list[Number]:
 def match_claim(claim: Number, options: list[Match]) -> Match | None:
     """The first option that agrees with the claim: single lines are preferred over means."""
     for option in options:
-        places = _places(option.value) if option.how == "line" else 28
+        places = places_of(option.value) if option.how == "line" else 28
         if agrees(option.value, places, claim):
             return option
     return None
-
-
-def _places(value: Decimal) -> int:
-    exponent = value.as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
 def match_in_log(claim: Number, log: LogEvidence, unit: str) -> Match | None:

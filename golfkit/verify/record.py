@@ -11,10 +11,12 @@ import re
 from pathlib import Path
 
 from golfkit.errors import GolfkitError
+from golfkit.facts import is_track_folder, main_script, normalise_track
+from golfkit.files import MAX_SCRIPT_BYTES, TooLarge, read_bytes
 from golfkit.findings import Finding, error, warning
 from golfkit.verify.evidence import FileEntry, LogEvidence, RecordEvidence, ScriptEvidence, Submission
 from golfkit.verify.logparse import parse_log_file
-from golfkit.verify.scripts import MAX_SCRIPT_BYTES, find_siblings, read_script
+from golfkit.verify.scripts import find_siblings, read_script
 from golfkit.verify.submission import MAX_SUBMISSION_BYTES, load_submission_bytes, normalise
 
 MAX_FILES = 2000
@@ -27,7 +29,7 @@ LOG_NAME_HINT = re.compile(r"(log|train|seed|run|eval)", re.IGNORECASE)
 
 def is_record_dir(path: Path) -> bool:
     """A folder holding a submission JSON, a train_gpt*.py or a *.log, or sitting in a track_* folder."""
-    if path.parent.name.startswith("track_"):
+    if is_track_folder(path.parent.name):
         return True
     try:
         names = [entry.name for entry in os.scandir(path) if entry.is_file(follow_symlinks=False)]
@@ -119,26 +121,16 @@ def _list_files(root: Path, problems: list[Finding]) -> list[tuple[str, Path]]:
     return found
 
 
-def _read_bytes(path: Path, limit: int) -> bytes | None:
-    with path.open("rb") as handle:
-        data = handle.read(limit + 1)
-    return None if len(data) > limit else data
-
-
 def _read_submission(root: Path, top: dict[str, Path]) -> tuple[Submission | None, Finding | None]:
     names = sorted(n for n in top if n.startswith("submission") and n.endswith(".json"))
     if not names:
         return None, None
     name = "submission.json" if "submission.json" in names else names[0]
     try:
-        data = _read_bytes(top[name], MAX_SUBMISSION_BYTES)
-        if data is None:
-            raise GolfkitError(f"{name}: larger than {MAX_SUBMISSION_BYTES} bytes; a submission JSON is a few KB")
+        data = read_bytes(top[name], MAX_SUBMISSION_BYTES, "a submission JSON", name)
         submission = normalise(load_submission_bytes(data, name), name)
     except GolfkitError as exc:
         return None, error("files.submission.invalid", f"{exc}", file=name)
-    except OSError as exc:
-        return None, error("files.submission.invalid", f"{name}: cannot read ({exc.strerror})", file=name)
     return submission, None
 
 
@@ -146,14 +138,14 @@ def _read_readme(top: dict[str, Path], problems: list[Finding]) -> str | None:
     for name, path in top.items():
         if name.lower() in {"readme.md", "readme.txt", "readme"}:
             try:
-                data = _read_bytes(path, MAX_README_BYTES)
-            except OSError as exc:
-                problems.append(error("files.readme.unreadable", f"{name}: cannot read ({exc.strerror})", file=name))
-                return None
-            if data is None:
+                data = read_bytes(path, MAX_README_BYTES, "a README", name)
+            except TooLarge:
                 problems.append(warning("files.readme.too_large", f"{name} is over {MAX_README_BYTES} bytes",
                                         file=name))
                 return ""
+            except GolfkitError as exc:
+                problems.append(error("files.readme.unreadable", str(exc), file=name))
+                return None
             return data.decode("utf-8", errors="replace")
     return None
 
@@ -193,39 +185,27 @@ def _read_scripts(top: dict[str, Path], problems: list[Finding]) -> list[ScriptE
         if not name.endswith(".py"):
             continue
         try:
-            data = _read_bytes(path, MAX_SCRIPT_BYTES)
-        except OSError as exc:
-            problems.append(error("code.script.unreadable", f"{name}: cannot read ({exc.strerror})", file=name))
-            continue
-        if data is None:
+            data = read_bytes(path, MAX_SCRIPT_BYTES, "a Python script", name)
+        except TooLarge:
             problems.append(error("code.script.too_large", f"{name} is over {MAX_SCRIPT_BYTES} bytes; "
                                   "no training script is that large", file=name))
+            continue
+        except GolfkitError as exc:
+            problems.append(error("code.script.unreadable", str(exc), file=name))
             continue
         scripts.append(read_script(path, name, data))
     return scripts
 
 
 def _main_script(scripts: list[ScriptEvidence], submission: Submission | None) -> ScriptEvidence | None:
-    """train_gpt.py; else the train_gpt*.py whose size is the claimed bytes_code; else the first one."""
-    named = [s for s in scripts if s.path.startswith("train_gpt")]
-    for script in named:
-        if script.path == "train_gpt.py":
-            return script
-    claimed = submission.bytes_code if submission else None
-    for script in named:
-        if claimed is not None and script.bytes == claimed:
-            return script
-    if named:
-        return named[0]
-    return scripts[0] if len(scripts) == 1 else None
+    """The script that `golfkit.facts.main_script` chooses (train_gpt.py, else by the claimed bytes_code)."""
+    choice = main_script({s.path: s.bytes for s in scripts}, submission.bytes_code if submission else None)
+    return next(s for s in scripts if s.path == choice.name) if choice else None
 
 
 def _track_of(root: Path, submission: Submission | None) -> str | None:
     for part in reversed(root.resolve().parts):
-        lowered = part.lower()
-        if lowered.startswith("track_"):
-            if "non_record" in lowered or "unlimited" in lowered:
-                return "non_record_16mb"
-            if "10min" in lowered:
-                return "10min_16mb"
+        track = normalise_track(part) if is_track_folder(part.lower()) else None
+        if track is not None:
+            return track
     return submission.track if submission else None

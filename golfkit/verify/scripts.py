@@ -13,11 +13,11 @@ import re
 from pathlib import Path
 
 from golfkit.errors import GolfkitError
+from golfkit.files import decode_source
 from golfkit.verify.evidence import ScriptEvidence, SiblingRef
-from golfkit.wrappers import decode_source, unwrap_source
+from golfkit.wrappers import unwrap_source
 
-# Larger than any real script (the biggest seen is ~160 KB) by far; decoding stops here.
-MAX_SCRIPT_BYTES = 8 << 20
+# A wrapper's decoded program larger than this is refused.
 MAX_DECODED_BYTES = 64 << 20
 
 EXEC_CALLS = {"exec", "compile", "run_path", "run_module", "import_module", "__import__", "spec_from_file_location"}

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from golfkit.errors import GolfkitError
+from golfkit.facts import TRACKS, normalise_track
 from golfkit.verify.evidence import DataClaim, Guess, Number, SeedClaim, Submission
 
 # A submission.json is a few KB; anything past this is not one.
@@ -46,7 +47,6 @@ CANONICAL_TOP = {
     "hardware", "pytorch_version", "extra",
 }
 CANONICAL_SEED = {"val_bpb", "val_loss", "bytes_total", "steps", "train_time_ms", "eval_time_ms", "extra"}
-TRACKS = ("10min_16mb", "non_record_16mb")
 
 
 def load_submission_bytes(data: bytes, path: str) -> Any:
@@ -109,12 +109,8 @@ def normalise(raw: Any, path: str) -> Submission:
 def _track(value: Any, guesses: list[Guess]) -> Any:
     if not isinstance(value, str):
         return value
-    lowered = value.lower().replace("-", "_")
-    if "non_record" in lowered or "unlimited" in lowered:
-        found = "non_record_16mb"
-    elif "10min" in lowered or "10_min" in lowered:
-        found = "10min_16mb"
-    else:
+    found = normalise_track(value)
+    if found is None:
         return value
     if found != value:
         guesses.append(Guess("track", "track", f"track `{value}` read as `{found}`", "info"))

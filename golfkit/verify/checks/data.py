@@ -5,10 +5,11 @@ a smaller gap beyond rounding means some targets were scored twice or not at all
 
 from __future__ import annotations
 
+from golfkit.facts import Variant, variant_for_tokens
 from golfkit.findings import Finding, error, info, warning
 from golfkit.verify.evidence import LogEvidence, RecordEvidence
 from golfkit.verify.matching import claimed_label
-from golfkit.verify.variants import Variant, implied_bytes, variant_for_tokens
+from golfkit.verify.variants import implied_bytes
 
 BUG_RELATIVE = 0.001
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from golfkit.facts import SIZE_CAP_BYTES
 from golfkit.findings import Finding, error
 from golfkit.verify.checks.code import counted_code_bytes
 from golfkit.verify.evidence import RecordEvidence
 from golfkit.verify.matching import log_for_seed
-
-CAP = 16_000_000
 
 
 def check_seed_sizes(ev: RecordEvidence) -> list[Finding]:
@@ -69,10 +68,10 @@ def check_budget(ev: RecordEvidence) -> list[Finding]:
     if not rows:
         return []
     largest = max(rows, key=lambda row: row[0])
-    if largest[0] <= CAP:
+    if largest[0] <= SIZE_CAP_BYTES:
         return []
-    over = [{"bytes": b, "file": f, "line": ln, "what": what} for b, f, ln, what in rows if b > CAP]
+    over = [{"bytes": b, "file": f, "line": ln, "what": what} for b, f, ln, what in rows if b > SIZE_CAP_BYTES]
     return [error("budget.over_cap",
-                  f"the artifact is {largest[0]} bytes ({largest[3]}, {largest[1]}), {largest[0] - CAP} over the "
-                  f"{CAP:,} byte cap (decimal; code + compressed model)", file=largest[1], line=largest[2],
-                  evidence={"largest": largest[0], "cap": CAP, "over": over})]
+                  f"the artifact is {largest[0]} bytes ({largest[3]}, {largest[1]}), "
+                  f"{largest[0] - SIZE_CAP_BYTES} over the {SIZE_CAP_BYTES:,} byte cap (decimal; code + compressed model)", file=largest[1], line=largest[2],
+                  evidence={"largest": largest[0], "cap": SIZE_CAP_BYTES, "over": over})]

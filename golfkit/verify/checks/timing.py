@@ -7,15 +7,14 @@ phase counts: compile warm-up, test-time training, scoring (#1972, #1722). Lines
 
 from __future__ import annotations
 
+from golfkit.facts import EVAL_BUDGET_S, TRAIN_BUDGET_S, UNTIMED_TRACK
 from golfkit.findings import Finding, error, info, warning
 from golfkit.verify.evidence import Metric, Number, RecordEvidence
 from golfkit.verify.matching import agrees
 
-LIMIT_S = 600.0
-
 
 def check_times(ev: RecordEvidence) -> list[Finding]:
-    if ev.track == "non_record_16mb":
+    if ev.track == UNTIMED_TRACK:
         return [info("time.not_checked", "non-record track: the 600 s limits do not apply")]
     found: list[Finding] = []
     for log in ev.distinct_logs():
@@ -82,29 +81,29 @@ def _same_scores(a: Metric, b: Metric) -> bool:
 
 def _train(log) -> list[Finding]:
     seconds, parts = train_seconds(log)
-    if seconds is None or seconds <= LIMIT_S:
+    if seconds is None or seconds <= TRAIN_BUDGET_S:
         return []
     run = log.run
-    over = seconds - LIMIT_S
+    over = seconds - TRAIN_BUDGET_S
     avg_ms = run.step_avg_ms
-    evidence = {"seconds": round(seconds, 3), "limit": LIMIT_S, "over_s": round(over, 3),
+    evidence = {"seconds": round(seconds, 3), "limit": TRAIN_BUDGET_S, "over_s": round(over, 3),
                 "step_avg_ms": avg_ms, "parts": parts}
     where = {"file": log.path, "line": run.train_stop_line, "evidence": evidence}
     if avg_ms is not None and over * 1000.0 <= avg_ms:
         return [warning("time.train.last_step_over",
-                        f"{log.path}: training ran {seconds:.3f} s, {over * 1000:.0f} ms past 600 s; less than "
+                        f"{log.path}: training ran {seconds:.3f} s, {over * 1000:.0f} ms past {TRAIN_BUDGET_S:.0f} s; less than "
                         f"one average step ({avg_ms:.1f} ms), so the last step ended late", **where)]
     return [error("time.train.over_limit",
-                  f"{log.path}: training ran {seconds:.3f} s ({'; '.join(parts)}), over the 600 s limit by "
+                  f"{log.path}: training ran {seconds:.3f} s ({'; '.join(parts)}), over the {TRAIN_BUDGET_S:.0f} s limit by "
                   f"{over:.3f} s", **where)]
 
 
 def _eval(log) -> list[Finding]:
     seconds, parts = eval_seconds(log)
-    if seconds <= LIMIT_S:
+    if seconds <= EVAL_BUDGET_S:
         return []
     line = max((m.line for m in log.run.metrics), default=None)
     return [error("time.eval.over_limit",
-                  f"{log.path}: evaluation phases sum to {seconds:.1f} s, over the 600 s limit ({'; '.join(parts)})",
-                  file=log.path, line=line, evidence={"seconds": round(seconds, 3), "limit": LIMIT_S,
+                  f"{log.path}: evaluation phases sum to {seconds:.1f} s, over the {EVAL_BUDGET_S:.0f} s limit ({'; '.join(parts)})",
+                  file=log.path, line=line, evidence={"seconds": round(seconds, 3), "limit": EVAL_BUDGET_S,
                                                       "parts": parts})]

@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from golfkit.errors import GolfkitError
+from golfkit.facts import SIZE_CAP_BYTES
 from golfkit.findings import Finding, error, info, warning
 from golfkit.verify.checks.code import counted_code_bytes
-from golfkit.verify.evidence import LogEvidence, RecordEvidence
+from golfkit.verify.evidence import LogEvidence, Number, RecordEvidence
 from golfkit.verify.plugins import ExtraCheck
 
-CAP_BYTES = 16_000_000
 # Same artifact, same windows, float32 on CPU on both sides: the trainer's and golfkit's sums differ
 # only by summation order (~1e-7 relative). 1e-4 also covers 8-decimal prints and still catches a
 # different seed's artifact (seeds differ by 1e-3 and more) or an edited claim.
@@ -168,6 +167,12 @@ def _header_seed(path: Path) -> int | None:
     return seed if isinstance(seed, int) else None
 
 
+def allowed_difference(printed: Number, tolerance: float) -> float:
+    """The largest |re-run - printed| accepted: `tolerance`, or half a unit of the last printed
+    decimal when that is larger (a 4-decimal claim cannot be closer than 5e-5)."""
+    return max(tolerance, float(printed.half_unit))
+
+
 def _claim_findings(evidence: RecordEvidence, log: LogEvidence | None, name: str, results: dict[str, Any], tol: float) -> list[Finding]:
     sub = evidence.submission
     if sub is None:
@@ -183,7 +188,7 @@ def _claim_findings(evidence: RecordEvidence, log: LogEvidence | None, name: str
     for key, claim in (("val_bpb", claim_bpb), ("val_loss", claim_loss)):
         if claim is None:
             continue
-        allowed = max(tol, float(Decimal(5) * Decimal(10) ** -(claim.places + 1)))
+        allowed = allowed_difference(claim, tol)
         diffs = {m: abs(getattr(r, key) - float(claim.value)) for m, r in results.items()}
         best = min(diffs, key=diffs.get)
         ev = {"claim": str(claim.value), "rerun": {m: getattr(r, key) for m, r in results.items()},
@@ -205,7 +210,7 @@ def _log_findings(log: LogEvidence | None, results: dict[str, Any], tol: float) 
     for metric in log.run.metrics:
         if metric.family not in RERUN_FAMILIES or metric.val_bpb is None:
             continue
-        allowed = max(tol, float(Decimal(5) * Decimal(10) ** -(metric.val_bpb.places + 1)))
+        allowed = allowed_difference(metric.val_bpb, tol)
         diffs = {m: abs(r.val_bpb - float(metric.val_bpb.value)) for m, r in results.items()}
         best = min(diffs, key=diffs.get)
         if diffs[best] > allowed:
@@ -234,10 +239,10 @@ def _budget_findings(evidence: RecordEvidence, name: str, artifact_bytes: int) -
     if code is None:
         return []
     total = code + artifact_bytes
-    if total <= CAP_BYTES:
+    if total <= SIZE_CAP_BYTES:
         return []
     return [error("rerun.budget.over_cap",
-                  f"{name}: {artifact_bytes:,} artifact bytes + {code:,} code bytes = {total:,} > {CAP_BYTES:,}",
+                  f"{name}: {artifact_bytes:,} artifact bytes + {code:,} code bytes = {total:,} > {SIZE_CAP_BYTES:,}",
                   file=name, evidence={"artifact_bytes": artifact_bytes, "code_bytes": code, "total": total})]
 
 

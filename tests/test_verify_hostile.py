@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import builtins
+import io
 import json
 import lzma
 import os
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from verify_records import write_record
@@ -22,30 +25,109 @@ def found(folder) -> set[str]:
     return {f.id for f in report.findings}
 
 
+def make_unreadable(monkeypatch: pytest.MonkeyPatch, path) -> None:
+    """Opening `path` fails as if it had no read permission (chmod 000 does not stop root, who runs CI)."""
+    denied = os.path.abspath(path)
+    real_os_open, real_open = os.open, io.open
+
+    def refuse(file) -> None:
+        if isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == denied:
+            raise PermissionError(13, "Permission denied", str(file))
+
+    def os_open(file, *args, **kw):
+        refuse(file)
+        return real_os_open(file, *args, **kw)
+
+    def open_(file, *args, **kw):
+        refuse(file)
+        return real_open(file, *args, **kw)
+
+    monkeypatch.setattr(os, "open", os_open)
+    monkeypatch.setattr(io, "open", open_)
+    monkeypatch.setattr(builtins, "open", open_)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("README.md", marks=pytest.mark.fires("files.readme.unreadable")),
+    pytest.param("train_seed42.log", marks=pytest.mark.fires("log.unreadable")),
+    pytest.param("train_gpt.py", marks=pytest.mark.fires("code.script.unreadable")),
+])
+def test_unreadable_file_is_a_finding(tmp_path, monkeypatch, name):
+    folder = write_record(tmp_path)
+    make_unreadable(monkeypatch, folder / name)
+    (report,) = verify_paths([folder])
+    assert report.verdict == "fail"
+    assert [f.file for f in report.findings if f.id.endswith(".unreadable")] == [name]
+
+
+@pytest.mark.parametrize("name, size", [
+    pytest.param("README.md", (1 << 20) + 1, marks=pytest.mark.fires("files.readme.too_large")),
+    pytest.param("train_gpt.py", (8 << 20) + 1, marks=pytest.mark.fires("code.script.too_large")),
+])
+def test_oversized_readme_or_script_is_not_read(tmp_path, name, size):
+    folder = write_record(tmp_path)
+    os.truncate(folder / name, size)  # sparse: nothing is written
+    assert any(f.id.endswith(".too_large") and f.file == name for f in verify_paths([folder])[0].findings)
+
+
+@pytest.mark.fires("files.too_many")
+def test_a_folder_of_thousands_of_files_is_cut_short(tmp_path):
+    folder = write_record(tmp_path)
+    (folder / "cache").mkdir()
+    for i in range(2001):
+        (folder / "cache" / f"{i}.bin").touch()
+    assert "files.too_many" in found(folder)
+
+
+@pytest.mark.fires("log.seed.conflict")
+def test_log_named_for_one_seed_that_ran_another(tmp_path):
+    folder = write_record(tmp_path)
+    path = folder / "train_seed42.log"
+    path.write_text(path.read_text().replace("seed:42", "seed:7"))
+    assert "log.seed.conflict" in found(folder)
+
+
+@pytest.mark.fires("log.copy")
+@pytest.mark.quiet("seeds.duplicate")
+def test_byte_copy_of_a_log_is_counted_once(tmp_path):
+    folder = write_record(tmp_path)
+    (folder / "logs").mkdir()
+    (folder / "logs" / "train_seed42.log").write_bytes((folder / "train_seed42.log").read_bytes())
+    (report,) = verify_paths([folder])
+    assert report.verdict == "pass" and "log.copy" in {f.id for f in report.findings}
+
+
+@pytest.mark.fires("files.submission.invalid")
+@pytest.mark.quiet("files.submission.missing")
 def test_malformed_json_is_a_finding(tmp_path):
     folder = write_record(tmp_path)
     (folder / "submission.json").write_text('{"val_bpb": 1.2,,}')
     assert "files.submission.invalid" in found(folder)
 
 
+@pytest.mark.fires("files.submission.invalid")
 def test_huge_json_is_refused(tmp_path):
     folder = write_record(tmp_path)
     (folder / "submission.json").write_text('{"x": "' + "a" * (2 << 20) + '"}')
     assert "files.submission.invalid" in found(folder)
 
 
+@pytest.mark.fires("files.submission.invalid")
 def test_deeply_nested_json_does_not_crash(tmp_path):
     folder = write_record(tmp_path)
     (folder / "submission.json").write_text("[" * 100000 + "]" * 100000)
     assert "files.submission.invalid" in found(folder)
 
 
+@pytest.mark.fires("log.binary")
 def test_binary_log(tmp_path):
     folder = write_record(tmp_path)
     (folder / "train_extra.log").write_bytes(os.urandom(4096) + b"\x00" * 100)
     assert "log.binary" in found(folder)
 
 
+@pytest.mark.fires("log.not_utf8")
+@pytest.mark.quiet("log.binary")
 def test_non_utf8_log(tmp_path):
     folder = write_record(tmp_path)
     path = folder / "train_seed42.log"
@@ -54,6 +136,7 @@ def test_non_utf8_log(tmp_path):
     assert "log.not_utf8" in ids and "claim.seed_val_bpb.matched" in ids
 
 
+@pytest.mark.fires("log.too_large")
 def test_one_gigabyte_log_is_read_from_its_tail(tmp_path):
     folder = write_record(tmp_path)
     path = folder / "train_seed42.log"
@@ -66,6 +149,7 @@ def test_one_gigabyte_log_is_read_from_its_tail(tmp_path):
     assert "log.too_large" in ids and "claim.seed_val_bpb.matched" in ids
 
 
+@pytest.mark.fires("files.symlink.outside")
 def test_symlink_out_of_the_folder_is_not_followed(tmp_path):
     secret = tmp_path / "secret.log"
     secret.write_text("final_int8_zlib_roundtrip val_loss:1.0 val_bpb:1.0\n")
@@ -76,6 +160,16 @@ def test_symlink_out_of_the_folder_is_not_followed(tmp_path):
     assert all(log["path"] != "train_seed7.log" for log in report.measured["logs"])
 
 
+@pytest.mark.fires("code.wrapper.undecodable")
+@pytest.mark.quiet("code.wrapper.decoded")
+def test_wrapper_decoding_past_64_mib_is_undecodable(tmp_path):
+    folder = write_record(tmp_path)
+    bomb = base64.b85encode(lzma.compress(b"#" * (80 << 20))).decode()
+    (folder / "train_gpt.py").write_text(f"import lzma as L,base64 as B\nexec(L.decompress(B.b85decode({bomb!r})))\n")
+    assert "code.wrapper.undecodable" in found(folder)
+
+
+@pytest.mark.fires("code.bytes_code.mismatch")
 def test_wrapper_bomb_is_refused_without_running(tmp_path):
     folder = write_record(tmp_path)
     bomb = base64.b85encode(lzma.compress(b"#" * (80 << 20))).decode()
@@ -88,6 +182,8 @@ def test_wrapper_bomb_is_refused_without_running(tmp_path):
     assert "code.bytes_code.mismatch" in ids
 
 
+@pytest.mark.fires("code.wrapper.decoded", "code.sibling.counted", "code.sibling.data_file")
+@pytest.mark.quiet("code.wrapper.undecodable")
 def test_wrapper_is_decoded_and_its_siblings_found(tmp_path):
     folder = write_record(tmp_path)
     inner = "import helper\nprint(open('notes.bin','rb').read())\n"

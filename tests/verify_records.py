@@ -47,13 +47,14 @@ def log_text(seed: int, loss: float | None = None, model: int | None = None, cod
     ])
 
 
-def submission(seeds=(1337, 42, 2025)) -> dict:
+def submission(seeds=(1337, 42, 2025), losses: dict | None = None) -> dict:
+    """The submission.json of a clean record; `losses` (seed -> val_loss) replaces LOSSES."""
+    per_seed = LOSSES if losses is None else losses
     code = len(SCRIPT.encode())
-    losses = [LOSSES[s] for s in seeds]
-    results = {str(s): {"val_loss": float(f"{LOSSES[s]:.8f}"), "val_bpb": float(f"{bpb(LOSSES[s]):.8f}"),
+    results = {str(s): {"val_loss": float(f"{per_seed[s]:.8f}"), "val_bpb": float(f"{bpb(per_seed[s]):.8f}"),
                         "bytes_total": MODEL[s] + code} for s in seeds}
-    mean_loss = sum(losses) / len(losses)
-    mean_bpb = sum(float(f"{bpb(x):.8f}") for x in losses) / len(losses)
+    mean_loss = sum(per_seed[s] for s in seeds) / len(seeds)
+    mean_bpb = sum(float(f"{bpb(per_seed[s]):.8f}") for s in seeds) / len(seeds)
     return {
         "name": "Synthetic", "author": "Test", "github_id": "test", "date": "2026-11-22", "track": "10min_16mb",
         "val_loss": round(mean_loss, 8), "val_bpb": round(mean_bpb, 8),
@@ -62,14 +63,17 @@ def submission(seeds=(1337, 42, 2025)) -> dict:
     }
 
 
-def write_record(root: Path, seeds=(1337, 42, 2025), sub: dict | None = None, logs: dict | None = None) -> Path:
-    """A clean record in `root/track_10min_16mb/synthetic`; `logs` maps file name -> text to override."""
+def write_record(root: Path, seeds=(1337, 42, 2025), sub: dict | None = None, logs: dict | None = None,
+                 losses: dict | None = None) -> Path:
+    """A clean record in `root/track_10min_16mb/synthetic`; `logs` maps file name -> text to override,
+    `losses` (seed -> val_loss) replaces LOSSES in the logs and the submission."""
     folder = root / "track_10min_16mb" / "synthetic"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "README.md").write_text("# Synthetic\n")
     (folder / "train_gpt.py").write_text(SCRIPT)
-    (folder / "submission.json").write_text(json.dumps(sub if sub is not None else submission(seeds), indent=2))
-    texts = logs if logs is not None else {f"train_seed{s}.log": log_text(s) for s in seeds}
+    (folder / "submission.json").write_text(json.dumps(sub if sub is not None else submission(seeds, losses), indent=2))
+    per_seed = LOSSES if losses is None else losses
+    texts = logs if logs is not None else {f"train_seed{s}.log": log_text(s, per_seed[s]) for s in seeds}
     for name, text in texts.items():
         (folder / name).write_text(text)
     return folder

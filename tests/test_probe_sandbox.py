@@ -24,14 +24,17 @@ def only_finding(report):
     return report.findings[0]
 
 
+@pytest.mark.fires("probe.sandbox.timeout")
+@pytest.mark.quiet("probe.sandbox.memory", "probe.sandbox.crashed", "probe.harness.failed")
 def test_endless_loop_is_stopped_at_the_wall_clock_limit(tmp_path):
     report = probe_source(tmp_path, "while True:\n    pass\n", timeout_s=6)
     finding = only_finding(report)
     assert finding.id == "probe.sandbox.timeout"
-    assert finding.severity.value == "error"
-    assert report.sandbox["seconds"] < 10
+    assert finding.severity.value == "error"  # how soon after the limit it stops: bench/bench_probe.py
 
 
+@pytest.mark.fires("probe.sandbox.memory")
+@pytest.mark.quiet("probe.sandbox.timeout", "probe.sandbox.crashed", "probe.harness.failed")
 def test_unbounded_allocation_is_stopped_by_the_memory_limit(tmp_path):
     source = "chunks = []\nwhile True:\n    chunks.append(bytearray(64 << 20))\n"
     report = probe_source(tmp_path, source, memory_mb=1536)
@@ -40,6 +43,8 @@ def test_unbounded_allocation_is_stopped_by_the_memory_limit(tmp_path):
     assert "1536 MB" in finding.message
 
 
+@pytest.mark.fires("probe.sandbox.network")
+@pytest.mark.quiet("probe.sandbox.timeout", "probe.sandbox.crashed", "probe.harness.failed")
 def test_opening_a_socket_is_stopped_and_reported(tmp_path):
     source = "import socket\nsocket.create_connection(('192.0.2.1', 80), timeout=5)\n"
     finding = only_finding(probe_source(tmp_path, source))
@@ -47,11 +52,14 @@ def test_opening_a_socket_is_stopped_and_reported(tmp_path):
     assert "create_connection" in finding.evidence["detail"] or "network" in finding.message
 
 
+@pytest.mark.fires("probe.sandbox.network")
 def test_raw_socket_object_is_stopped_too(tmp_path):
     source = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
     assert only_finding(probe_source(tmp_path, source)).id == "probe.sandbox.network"
 
 
+@pytest.mark.fires("probe.harness.no_model")
+@pytest.mark.quiet("probe.harness.import_failed", "probe.harness.failed", "probe.sandbox.crashed")
 def test_script_sees_a_scrubbed_environment_and_a_copy(tmp_path, monkeypatch):
     monkeypatch.setenv("GOLFKIT_PROBE_SECRET", "do-not-leak")
     source = (
@@ -77,6 +85,8 @@ def test_scrubbed_env_keeps_only_what_the_child_needs(tmp_path):
     assert not any(k.endswith(("_TOKEN", "_KEY", "PROXY")) for k in env)
 
 
+@pytest.mark.fires("probe.harness.import_failed")
+@pytest.mark.quiet("probe.harness.failed", "probe.sandbox.crashed")
 def test_import_error_is_a_warning_not_a_crash(tmp_path):
     finding = only_finding(probe_source(tmp_path, "import flash_attn_interface\n"))
     assert finding.id == "probe.harness.import_failed"
@@ -84,6 +94,8 @@ def test_import_error_is_a_warning_not_a_crash(tmp_path):
     assert "flash_attn_interface" in finding.message
 
 
+@pytest.mark.fires("probe.harness.evaluator_failed")
+@pytest.mark.quiet("probe.harness.no_evaluator", "probe.harness.failed")
 @pytest.mark.parametrize("name", ["eval_val"])
 def test_unbindable_evaluator_is_reported(tmp_path, name):
     source = (Path(__file__).resolve().parents[1] / "templates" / "train_gpt.py").read_text()

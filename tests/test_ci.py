@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from cli_helpers import assert_usage_error
 from click.testing import CliRunner
 from test_new import CODE, write_log
 
@@ -115,6 +116,8 @@ def error_ids(result) -> set[str]:
     return {f.id for f in result.findings if f.severity.value == "error"}
 
 
+@pytest.mark.quiet("pr.shape.outside_records", "pr.shape.modifies_existing", "pr.shape.multiple_folders",
+                   "pr.shape.bad_folder_name", "pr.shape.not_a_file", "pr.shape.no_record", "pr.shape.too_large")
 def test_a_good_pull_request_passes(repo: Path, made_record: Path, tmp_path: Path, monkeypatch):
     add_record(repo, made_record)
     commit(repo)
@@ -128,6 +131,7 @@ def test_a_good_pull_request_passes(repo: Path, made_record: Path, tmp_path: Pat
     assert "passed" in summary and NEW in summary
 
 
+@pytest.mark.fires("pr.shape.outside_records")
 def test_editing_the_root_readme_fails(repo: Path, made_record: Path, tmp_path: Path, monkeypatch):
     add_record(repo, made_record)
     (repo / "README.md").write_text("# records\n\nmine is the best\n")
@@ -139,6 +143,7 @@ def test_editing_the_root_readme_fails(repo: Path, made_record: Path, tmp_path: 
     assert "pr.shape.outside_records" in summary
 
 
+@pytest.mark.fires("pr.shape.multiple_folders")
 def test_two_folders_fail(repo: Path, made_record: Path, tmp_path: Path, monkeypatch):
     add_record(repo, made_record)
     add_record(repo, made_record, f"{TRACK}/2026-05-02_tiny_run_again")
@@ -150,6 +155,7 @@ def test_two_folders_fail(repo: Path, made_record: Path, tmp_path: Path, monkeyp
     assert "pr.shape.multiple_folders" in summary
 
 
+@pytest.mark.fires("pr.shape.bad_folder_name")
 def test_a_space_in_the_folder_name_fails(repo: Path, made_record: Path, tmp_path: Path, monkeypatch):
     add_record(repo, made_record, f"{TRACK}/2026-05-01_tiny run")
     commit(repo)
@@ -161,6 +167,7 @@ def test_a_space_in_the_folder_name_fails(repo: Path, made_record: Path, tmp_pat
     assert "pr.shape.bad_folder_name" in summary
 
 
+@pytest.mark.quiet("pr.shape.outside_records", "pr.shape.bad_folder_name", "pr.shape.too_large")
 def test_claims_that_do_not_match_the_logs_fail(repo: Path, made_record: Path, tmp_path: Path, monkeypatch):
     better_than_logged(add_record(repo, made_record))
     commit(repo)
@@ -174,6 +181,7 @@ def test_claims_that_do_not_match_the_logs_fail(repo: Path, made_record: Path, t
     assert "claim.val_bpb.not_in_logs" in summary
 
 
+@pytest.mark.fires("pr.shape.modifies_existing")
 def test_modifying_a_merged_record_fails(repo: Path, made_record: Path):
     add_record(repo, made_record)
     (repo / OLD / "README.md").write_text("rewritten history\n")
@@ -190,11 +198,9 @@ def test_uncommitted_files_do_not_count(repo: Path, made_record: Path):
 
 def test_an_unknown_base_is_exit_2_in_one_line(repo: Path, monkeypatch):
     monkeypatch.chdir(repo)
-    result = CliRunner().invoke(main, ["ci", "--base", "no-such-branch"])
-    assert result.exit_code == 2
-    assert "fetch-depth" in result.output and "Traceback" not in result.output
-    result = CliRunner().invoke(main, ["ci"])
-    assert result.exit_code == 2
+    assert_usage_error(CliRunner().invoke(main, ["ci", "--base", "no-such-branch"]), "fetch-depth")
+    result = CliRunner().invoke(main, ["ci"])  # click's own usage error: its usage lines, then the error
+    assert result.exit_code == 2 and "give --base REF" in result.output
 
 
 def test_workflow_template_is_pinned_and_runs_golfkit_ci():
@@ -213,6 +219,7 @@ def test_workflow_template_is_pinned_and_runs_golfkit_ci():
     assert shlex.split(workflow_ci_step()["run"]) == ["golfkit", "ci", "--base", "$BASE_SHA", "--head", "$HEAD_SHA"]
 
 
+@pytest.mark.quiet("pr.shape.bad_folder_name")
 def test_pre_commit_hook_verifies_the_folders_of_changed_files(repo: Path, made_record: Path, monkeypatch):
     [hook] = yaml.safe_load(HOOKS.read_text())
     folder = add_record(repo, made_record)
@@ -231,6 +238,21 @@ def test_pre_commit_hook_verifies_the_folders_of_changed_files(repo: Path, made_
     assert [r.path for r in verify_changed_files([repo / "README.md"], repo)] == []
 
 
+@pytest.mark.fires("pr.shape.bad_folder_name")
+def test_pre_commit_hook_names_a_bad_folder_name(repo: Path, made_record: Path, monkeypatch):
+    [hook] = yaml.safe_load(HOOKS.read_text())
+    spaced = f"{TRACK}/2026-05-01_tiny run"
+    add_record(repo, made_record, spaced)
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(main, [*shlex.split(hook["entry"])[1:], f"{spaced}/README.md"])
+    assert result.exit_code == 1
+    assert "pr.shape.bad_folder_name" in result.output and "whitespace" in result.output
+    (report,) = verify_changed_files([repo / spaced / "README.md"], repo)
+    assert report.verdict == "fail" and report.findings[0].id == "pr.shape.bad_folder_name"
+
+
+@pytest.mark.fires("pr.shape.too_large")
+@pytest.mark.quiet("pr.shape.modifies_existing")
 def test_an_oversized_folder_is_reported_not_exported(repo: Path, made_record: Path, monkeypatch):
     from golfkit.ci import pipeline
 

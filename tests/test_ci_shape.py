@@ -57,6 +57,8 @@ def ids(shape) -> list[str]:
     return sorted(f.id for f in shape.findings)
 
 
+@pytest.mark.quiet("pr.shape.outside_records", "pr.shape.modifies_existing", "pr.shape.multiple_folders",
+                   "pr.shape.bad_folder_name", "pr.shape.not_a_file", "pr.shape.no_record")
 def test_one_new_folder_has_the_right_shape(repo: Path):
     commit_files(repo, {f"{NEW}/README.md": "r\n", f"{NEW}/sub/train_seed1.log": "l\n"}, "pr")
     shape = shape_of(repo)
@@ -64,6 +66,8 @@ def test_one_new_folder_has_the_right_shape(repo: Path):
     assert shape.new_folders == [NEW]
 
 
+@pytest.mark.fires("pr.shape.outside_records")
+@pytest.mark.quiet("pr.shape.no_record", "pr.shape.modifies_existing")
 def test_editing_the_root_readme_is_outside_records(repo: Path):
     commit_files(repo, {f"{NEW}/README.md": "r\n", "README.md": "records, edited\n"}, "pr")
     shape = shape_of(repo)
@@ -72,11 +76,14 @@ def test_editing_the_root_readme_is_outside_records(repo: Path):
     assert shape.new_folders == [NEW]
 
 
+@pytest.mark.fires("pr.shape.outside_records")
 def test_a_loose_file_in_a_track_folder_is_outside_any_record(repo: Path):
     commit_files(repo, {f"{NEW}/README.md": "r\n", "records/track_10min_16mb/notes.txt": "n\n"}, "pr")
     assert ids(shape_of(repo)) == ["pr.shape.outside_records"]
 
 
+@pytest.mark.fires("pr.shape.multiple_folders")
+@pytest.mark.quiet("pr.shape.bad_folder_name", "pr.shape.outside_records")
 def test_two_new_folders(repo: Path):
     other = "records/track_non_record_16mb/2026-05-02_other"
     commit_files(repo, {f"{NEW}/README.md": "r\n", f"{other}/README.md": "r\n"}, "pr")
@@ -85,6 +92,8 @@ def test_two_new_folders(repo: Path):
     assert shape.findings[0].evidence["folders"] == sorted([NEW, other])
 
 
+@pytest.mark.fires("pr.shape.bad_folder_name")
+@pytest.mark.quiet("pr.shape.multiple_folders", "pr.shape.no_record")
 def test_a_space_in_the_folder_name(repo: Path):
     spaced = "records/track_10min_16mb/2026-05-01_my idea"
     commit_files(repo, {f"{spaced}/README.md": "r\n"}, "pr")
@@ -99,6 +108,8 @@ def test_a_space_in_the_folder_name(repo: Path):
     {f"{OLD}/train.log": None},
     {f"{OLD}/extra.txt": "added to a merged record\n"},
 ])
+@pytest.mark.fires("pr.shape.modifies_existing")
+@pytest.mark.quiet("pr.shape.outside_records", "pr.shape.multiple_folders")
 def test_touching_a_merged_record(repo: Path, status_files):
     commit_files(repo, {f"{NEW}/README.md": "r\n", **status_files}, "pr")
     shape = shape_of(repo)
@@ -107,6 +118,7 @@ def test_touching_a_merged_record(repo: Path, status_files):
     assert shape.new_folders == [NEW]
 
 
+@pytest.mark.fires("pr.shape.not_a_file")
 def test_a_symlink_in_the_record(repo: Path):
     (repo / NEW).mkdir(parents=True)
     (repo / NEW / "README.md").write_text("r\n")
@@ -118,16 +130,31 @@ def test_a_symlink_in_the_record(repo: Path):
     assert shape.findings[0].file == f"{NEW}/leak"
 
 
+@pytest.mark.fires("pr.shape.no_record", "pr.shape.outside_records")
 def test_no_record_folder_at_all(repo: Path):
     commit_files(repo, {"docs/x.md": "x\n"}, "pr")
     assert ids(shape_of(repo)) == ["pr.shape.no_record", "pr.shape.outside_records"]
 
 
+@pytest.mark.fires("pr.shape.modifies_existing")
+@pytest.mark.quiet("pr.shape.no_record", "pr.shape.multiple_folders")
 def test_renaming_a_merged_record_is_a_delete_and_an_add(repo: Path):
     run_git(repo, "mv", OLD, NEW)
     run_git(repo, "commit", "-q", "-m", "rename")
     shape = shape_of(repo)
     assert ids(shape) == ["pr.shape.modifies_existing", "pr.shape.modifies_existing"]
+
+
+@pytest.mark.fires("pr.shape.not_a_file")
+@pytest.mark.quiet("pr.shape.outside_records")
+def test_a_submodule_in_the_record(repo: Path):
+    commit_files(repo, {f"{NEW}/README.md": "r\n"}, "readme")
+    commit_id = run_git(repo, "rev-parse", "HEAD").strip()
+    run_git(repo, "update-index", "--add", "--cacheinfo", f"160000,{commit_id},{NEW}/vendored")
+    run_git(repo, "commit", "-q", "-m", "pr")
+    shape = shape_of(repo)
+    assert ids(shape) == ["pr.shape.not_a_file"]
+    assert shape.findings[0].file == f"{NEW}/vendored" and "a submodule" in shape.findings[0].message
 
 
 @pytest.mark.parametrize("name, problem", [

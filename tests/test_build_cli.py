@@ -199,3 +199,22 @@ def test_a_round_trip_mismatch_fails_the_build_and_writes_nothing(tmp_path, monk
     out = tmp_path / "m.gk"
     _fails(run("build", "--checkpoint", str(_checkpoint(tmp_path)), "-o", str(out)), "does not decode to the values written")
     assert not out.exists()
+
+
+def test_a_latin1_wrapper_is_counted_as_shipped_and_as_golfkit_minify_packs_it(tmp_path):
+    pytest.importorskip("golfkit.minify.wrap")
+    script = tmp_path / "train_gpt.py"
+    script.write_text("import os\n\n\ndef main():\n    value = 'é'\n    print(value, os.sep)\n\n\nmain()\n" * 30,
+                      encoding="utf-8")
+    wrapper, minified = tmp_path / "train_gpt.l1.py", tmp_path / "train_gpt.min.py"
+    r = run("minify", str(script), "--wrap", "latin1", "--codecs", "lzma", "-o", str(wrapper))
+    assert r.exit_code == 0, r.output
+    assert wrapper.read_bytes().startswith(b"#coding:l1")
+    with pytest.raises(UnicodeDecodeError):
+        wrapper.read_bytes().decode("utf-8")  # a latin-1 file: reading it as UTF-8 was the traceback
+    assert run("minify", str(wrapper), "-o", str(minified)).exit_code == 0
+    ckpt = _checkpoint(tmp_path)
+    for flags, expected in (((), wrapper.stat().st_size), (("--minified",), minified.stat().st_size)):
+        r = run("build", "--checkpoint", str(ckpt), "--code", str(wrapper), *flags, "--dry-run", "--json")
+        assert r.exit_code == 0, r.output
+        assert json.loads(r.output)["code_bytes"] == expected

@@ -304,28 +304,16 @@ def test_new_on_the_example_run_rebuilds_its_submission_and_verifies_clean(tmp_p
     assert report.verdict == "pass" and problems == []
 
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-
-
-@pytest.mark.skipif(not CORPUS.is_dir(), reason="real-record corpus not present")
 @pytest.mark.parametrize("folder, seeds", [
     ("track_10min_16mb/2026-03-17_NaiveBaseline", None),
     ("track_10min_16mb/2026-03-19_MixedQuant_Int6Int8_SlidingWindow", None),
     ("track_10min_16mb/2026-04-08_SP8192_ParallelResid_ScoreFirstTTT", (42, 314, 999)),
 ])
-def test_new_on_real_logs_reproduces_the_claims(tmp_path: Path, folder: str, seeds):
-    import os
-
-    from golfkit.verify.logparse import parse_log_file
-
-    source = Path(os.environ.get("GOLFKIT_CORPUS", CORPUS)) / folder
+def test_new_on_real_logs_reproduces_the_claims(corpus: Path, tmp_path: Path, folder: str, seeds):
+    source = corpus / folder
     logs = [source / f"train_seed{s}.log" for s in seeds] if seeds else [source / "train.log"]
-    code_sizes = {size.bytes for log in logs for size in parse_log_file(log).run.sizes if size.kind == "code"}
-    assert len(code_sizes) <= 1
-    stand_in = tmp_path / "train_gpt.py"  # the corpus ships no scripts: a file of the logged size
-    stand_in.write_bytes(b"#" * (code_sizes.pop() if code_sizes else 1000))
     record = new_record(tmp_path / "records" / "track_10min_16mb" / f"2026-01-01_{source.name.split('_', 1)[1]}",
-                        logs, code=[stand_in], author="a", github_id="a", with_plot=False)
+                        logs, code=[source / "train_gpt.py"], author="a", github_id="a", with_plot=False)
     claimed = json.loads((source / "submission.json").read_text(), parse_float=Decimal)
     assert record.submission["val_bpb"] == claimed["val_bpb"]
     if "bytes_total" in claimed:

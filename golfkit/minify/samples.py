@@ -1,9 +1,8 @@
-"""Large real scripts to measure minify on: sources embedded in training logs, and stand-ins.
+"""Large real scripts to measure minify on: records' scripts, sources embedded in their logs, stand-ins.
 
-Logs in the logfile layout (FIELD.md §3) start with the full source of the script that ran, then
-a line of 100 `=` and `Running Python ...`. When no such log is at hand (the development corpus
-has those blocks removed), large modules of the installed torch stand in: real PyTorch code of
-the same size range (47-160 KB), not training scripts.
+Many records' logs start with the full source of the script that ran, then a line of 100 `=` and
+`Running Python ...`. When no record folder is at hand, large modules of the installed torch stand
+in: real PyTorch code of the same size range (47-160 KB), not training scripts.
 """
 
 from __future__ import annotations
@@ -47,6 +46,17 @@ def embedded_sources(corpus: Path) -> list[tuple[str, str]]:
             continue
         digest = hashlib.sha256(source.encode()).hexdigest()
         seen.setdefault(digest, (str(path.relative_to(corpus)), source))
+    return sorted(seen.values(), key=lambda item: -len(item[1]))
+
+
+def corpus_scripts(corpus: Path) -> list[tuple[str, str]]:
+    """(name, source) of each distinct script under `corpus`: every shipped `train_gpt*.py` and every
+    source embedded in a log, largest first. Wrappers are returned as shipped, not decoded."""
+    seen: dict[str, tuple[str, str]] = {}
+    shipped = [(str(path.relative_to(corpus)), path.read_bytes().decode("utf-8"))
+               for path in sorted(corpus.rglob("train_gpt*.py"))]
+    for name, source in shipped + embedded_sources(corpus):
+        seen.setdefault(hashlib.sha256(source.encode()).hexdigest(), (name, source))
     return sorted(seen.values(), key=lambda item: -len(item[1]))
 
 

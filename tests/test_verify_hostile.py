@@ -16,7 +16,9 @@ from verify_records import write_record
 
 from golfkit.errors import GolfkitError
 from golfkit.verify.api import verify_paths
+from golfkit.verify.checks import CHECKS
 from golfkit.verify.logparse import parse_log_bytes, parse_log_text
+from golfkit.verify.record import read_record
 from golfkit.verify.submission import load_submission_bytes, normalise
 
 
@@ -95,6 +97,28 @@ def test_byte_copy_of_a_log_is_counted_once(tmp_path):
     (folder / "logs" / "train_seed42.log").write_bytes((folder / "train_seed42.log").read_bytes())
     (report,) = verify_paths([folder])
     assert report.verdict == "pass" and "log.copy" in {f.id for f in report.findings}
+
+
+@pytest.mark.fires("files.symlink.outside", "files.readme.unreadable", "files.submission.invalid",
+                   "log.unreadable", "code.script.too_large")
+def test_each_check_reports_the_read_problems_of_its_prefix(tmp_path, monkeypatch):
+    # The reader records problems as data; the check registered for a prefix turns its own into findings.
+    folder = write_record(tmp_path / "r")
+    (tmp_path / "outside.log").write_text("x\n")
+    (folder / "train_seed7.log").symlink_to(tmp_path / "outside.log")
+    (folder / "submission.json").write_text("{")
+    (folder / "helper.py").touch()
+    os.truncate(folder / "helper.py", (8 << 20) + 1)
+    make_unreadable(monkeypatch, folder / "README.md")
+    make_unreadable(monkeypatch, folder / "train_seed42.log")
+    evidence = read_record(folder)
+    ids = []
+    for prefix, check in CHECKS:
+        found = [f.id for f in check(evidence)]
+        assert all(ident.startswith(prefix) for ident in found), (prefix, found)
+        ids += found
+    assert {"files.symlink.outside", "files.readme.unreadable", "files.submission.invalid", "log.unreadable",
+            "code.script.too_large"} <= set(ids)
 
 
 @pytest.mark.fires("files.submission.invalid")

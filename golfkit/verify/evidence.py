@@ -11,8 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from golfkit.findings import Finding
-
 
 @dataclass(frozen=True)
 class Number:
@@ -277,12 +275,29 @@ class FileEntry:
     bytes: int
 
 
+@dataclass(frozen=True)
+class ReadProblem:
+    """A file the reader could not use, kept as data; the check registered for its kind reports it.
+
+    `kind`: symlink_outside, too_many_files, submission_invalid, readme_unreadable, readme_too_large
+    (files.), log_unreadable (log.), script_unreadable, script_too_large (code.). `file` is relative to
+    the record; `detail` is the reader's words (an error message, a symlink's target); `limit` the bound
+    that was passed (files or bytes).
+    """
+
+    kind: str
+    file: str
+    detail: str = ""
+    limit: int | None = None
+
+
 @dataclass
 class RecordEvidence:
     """Everything verify knows about one record folder.
 
     `script` is the main shipped script (train_gpt.py, else the only train_gpt*.py), `scripts` every
-    shipped .py file; `problems` are findings raised while reading (unreadable files, symlinks out).
+    shipped .py file; `problems` are what went wrong while reading (unreadable files, symlinks out),
+    as data: the checks turn them into findings.
     """
 
     root: Path
@@ -290,11 +305,11 @@ class RecordEvidence:
     files: list[FileEntry]
     readme: str | None
     submission: Submission | None
-    submission_problem: Finding | None
+    submission_problem: ReadProblem | None
     logs: list[LogEvidence]
     scripts: list[ScriptEvidence]
     script: ScriptEvidence | None
-    problems: list[Finding] = field(default_factory=list)
+    problems: list[ReadProblem] = field(default_factory=list)
 
     @property
     def name(self) -> str:

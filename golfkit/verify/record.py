@@ -1,7 +1,7 @@
 """Read a record folder once into `RecordEvidence`; find record folders under a path.
 
 Reading is bounded (file count, depth, bytes per file), follows no symlink out of the folder,
-and turns every per-file problem into a finding instead of an exception.
+and records every per-file problem as a `ReadProblem` instead of raising; the checks report them.
 """
 
 from __future__ import annotations
@@ -13,8 +13,14 @@ from pathlib import Path
 from golfkit.errors import GolfkitError
 from golfkit.facts import is_track_folder, main_script, normalise_track
 from golfkit.files import MAX_SCRIPT_BYTES, TooLarge, read_bytes
-from golfkit.findings import Finding, error, warning
-from golfkit.verify.evidence import FileEntry, LogEvidence, RecordEvidence, ScriptEvidence, Submission
+from golfkit.verify.evidence import (
+    FileEntry,
+    LogEvidence,
+    ReadProblem,
+    RecordEvidence,
+    ScriptEvidence,
+    Submission,
+)
 from golfkit.verify.logparse import parse_log_file
 from golfkit.verify.scripts import find_siblings, read_script
 from golfkit.verify.submission import MAX_SUBMISSION_BYTES, load_submission_bytes, normalise
@@ -60,7 +66,7 @@ def find_records(path: Path) -> list[Path]:
 def read_record(root: Path) -> RecordEvidence:
     """Read one record folder. Raises GolfkitError only when the folder itself cannot be listed."""
     root = Path(root)
-    problems: list[Finding] = []
+    problems: list[ReadProblem] = []
     entries = _list_files(root, problems)
     files = [FileEntry(rel, path.stat().st_size) for rel, path in entries]
     top = {rel: path for rel, path in entries if "/" not in rel}
@@ -89,7 +95,7 @@ def read_record(root: Path) -> RecordEvidence:
     )
 
 
-def _list_files(root: Path, problems: list[Finding]) -> list[tuple[str, Path]]:
+def _list_files(root: Path, problems: list[ReadProblem]) -> list[tuple[str, Path]]:
     try:
         root_real = root.resolve(strict=True)
     except OSError as exc:
@@ -105,23 +111,18 @@ def _list_files(root: Path, problems: list[Finding]) -> list[tuple[str, Path]]:
             if path.is_symlink():
                 target = Path(os.path.realpath(path))
                 if not target.is_relative_to(root_real):
-                    problems.append(error(
-                        "files.symlink.outside",
-                        f"{rel} is a symlink to {target}, outside the record folder; ship the file itself",
-                        file=rel, evidence={"target": str(target)},
-                    ))
+                    problems.append(ReadProblem("symlink_outside", rel, str(target)))
                     continue
             if not path.is_file():
                 continue
             if len(found) >= MAX_FILES:
-                problems.append(error("files.too_many", f"more than {MAX_FILES} files; a record folder holds a "
-                                      "handful: remove checkpoints, caches and data", file=rel))
+                problems.append(ReadProblem("too_many_files", rel, limit=MAX_FILES))
                 return found
             found.append((rel, path))
     return found
 
 
-def _read_submission(root: Path, top: dict[str, Path]) -> tuple[Submission | None, Finding | None]:
+def _read_submission(root: Path, top: dict[str, Path]) -> tuple[Submission | None, ReadProblem | None]:
     names = sorted(n for n in top if n.startswith("submission") and n.endswith(".json"))
     if not names:
         return None, None
@@ -130,21 +131,20 @@ def _read_submission(root: Path, top: dict[str, Path]) -> tuple[Submission | Non
         data = read_bytes(top[name], MAX_SUBMISSION_BYTES, "a submission JSON", name)
         submission = normalise(load_submission_bytes(data, name), name)
     except GolfkitError as exc:
-        return None, error("files.submission.invalid", f"{exc}", file=name)
+        return None, ReadProblem("submission_invalid", name, str(exc))
     return submission, None
 
 
-def _read_readme(top: dict[str, Path], problems: list[Finding]) -> str | None:
+def _read_readme(top: dict[str, Path], problems: list[ReadProblem]) -> str | None:
     for name, path in top.items():
         if name.lower() in {"readme.md", "readme.txt", "readme"}:
             try:
                 data = read_bytes(path, MAX_README_BYTES, "a README", name)
             except TooLarge:
-                problems.append(warning("files.readme.too_large", f"{name} is over {MAX_README_BYTES} bytes",
-                                        file=name))
+                problems.append(ReadProblem("readme_too_large", name, limit=MAX_README_BYTES))
                 return ""
             except GolfkitError as exc:
-                problems.append(error("files.readme.unreadable", str(exc), file=name))
+                problems.append(ReadProblem("readme_unreadable", name, str(exc)))
                 return None
             return data.decode("utf-8", errors="replace")
     return None
@@ -157,7 +157,7 @@ def _is_log_name(rel: str) -> bool:
     return name.endswith((".log", ".txt"))
 
 
-def _read_logs(entries: list[tuple[str, Path]], problems: list[Finding]) -> list[LogEvidence]:
+def _read_logs(entries: list[tuple[str, Path]], problems: list[ReadProblem]) -> list[LogEvidence]:
     logs: list[LogEvidence] = []
     by_hash: dict[str, str] = {}
     for rel, path in entries:
@@ -166,7 +166,7 @@ def _read_logs(entries: list[tuple[str, Path]], problems: list[Finding]) -> list
         try:
             log = parse_log_file(path, rel)
         except GolfkitError as exc:
-            problems.append(error("log.unreadable", str(exc), file=rel))
+            problems.append(ReadProblem("log_unreadable", rel, str(exc)))
             continue
         has_events = any(run.metrics or run.steps or run.sizes for run in log.runs)
         if not has_events and not rel.endswith(".log") and not LOG_NAME_HINT.search(rel.split("/")[-1]):
@@ -179,7 +179,7 @@ def _read_logs(entries: list[tuple[str, Path]], problems: list[Finding]) -> list
     return logs
 
 
-def _read_scripts(top: dict[str, Path], problems: list[Finding]) -> list[ScriptEvidence]:
+def _read_scripts(top: dict[str, Path], problems: list[ReadProblem]) -> list[ScriptEvidence]:
     scripts = []
     for name, path in sorted(top.items()):
         if not name.endswith(".py"):
@@ -187,11 +187,10 @@ def _read_scripts(top: dict[str, Path], problems: list[Finding]) -> list[ScriptE
         try:
             data = read_bytes(path, MAX_SCRIPT_BYTES, "a Python script", name)
         except TooLarge:
-            problems.append(error("code.script.too_large", f"{name} is over {MAX_SCRIPT_BYTES} bytes; "
-                                  "no training script is that large", file=name))
+            problems.append(ReadProblem("script_too_large", name, limit=MAX_SCRIPT_BYTES))
             continue
         except GolfkitError as exc:
-            problems.append(error("code.script.unreadable", str(exc), file=name))
+            problems.append(ReadProblem("script_unreadable", name, str(exc)))
             continue
         scripts.append(read_script(path, name, data))
     return scripts

@@ -25,10 +25,10 @@ def counted_code_bytes(ev: RecordEvidence) -> int | None:
 
 
 def check_code(ev: RecordEvidence) -> list[Finding]:
+    found = _unread_scripts(ev)
     script = ev.script
     if script is None:
-        return []
-    found: list[Finding] = []
+        return found
     if script.problem:
         found.append(error("code.wrapper.undecodable", script.problem, file=script.path))
     if script.wrapper_layers:
@@ -80,6 +80,17 @@ def _logged_sizes(ev: RecordEvidence, code_bytes: int) -> list[Finding]:
                              f"{log.path} logs a code size of {logged.bytes} bytes but the shipped {script.path} "
                              f"is {script.bytes} bytes: the run used other code than the shipped file",
                              file=log.path, line=logged.line, evidence=evidence))
+    return found
+
+
+def _unread_scripts(ev: RecordEvidence) -> list[Finding]:
+    found: list[Finding] = []
+    for problem in ev.problems:
+        if problem.kind == "script_unreadable":
+            found.append(error("code.script.unreadable", problem.detail, file=problem.file))
+        elif problem.kind == "script_too_large":
+            found.append(error("code.script.too_large", f"{problem.file} is over {problem.limit} bytes; no training "
+                               "script is that large", file=problem.file))
     return found
 
 

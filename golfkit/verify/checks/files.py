@@ -4,18 +4,36 @@ from __future__ import annotations
 
 from golfkit.findings import Finding, error, info, warning
 from golfkit.schema import schema_errors
-from golfkit.verify.evidence import RecordEvidence
+from golfkit.verify.evidence import ReadProblem, RecordEvidence
+
+
+def _read_problem(problem: ReadProblem) -> Finding | None:
+    """The finding for what the reader could not do with a file (None for a log's or a script's)."""
+    where = problem.file
+    if problem.kind == "symlink_outside":
+        return error("files.symlink.outside", f"{where} is a symlink to {problem.detail}, outside the record "
+                     "folder; ship the file itself", file=where, evidence={"target": problem.detail})
+    if problem.kind == "too_many_files":
+        return error("files.too_many", f"more than {problem.limit} files; a record folder holds a handful: remove "
+                     "checkpoints, caches and data", file=where)
+    if problem.kind == "readme_too_large":
+        return warning("files.readme.too_large", f"{where} is over {problem.limit} bytes", file=where)
+    if problem.kind == "readme_unreadable":
+        return error("files.readme.unreadable", problem.detail, file=where)
+    if problem.kind == "submission_invalid":
+        return error("files.submission.invalid", problem.detail, file=where)
+    return None
 
 
 def check_files(ev: RecordEvidence) -> list[Finding]:
-    found = list(ev.problems)
+    found = [f for f in map(_read_problem, ev.problems) if f is not None]
     if ev.readme is None:
         found.append(error("files.readme.missing", "no README.md: a record explains its method in README.md"))
     if ev.submission is None and ev.submission_problem is None:
         found.append(error("files.submission.missing",
                            "no submission.json: write one (golfkit new fills it from the logs)"))
     if ev.submission_problem is not None:
-        found.append(ev.submission_problem)
+        found.append(_read_problem(ev.submission_problem))
     if ev.script is None:
         found.append(error("files.script.missing",
                            "no training script (train_gpt.py) is shipped; the code that produced the logs "
@@ -28,7 +46,7 @@ def check_files(ev: RecordEvidence) -> list[Finding]:
 
 
 def check_logs(ev: RecordEvidence) -> list[Finding]:
-    found: list[Finding] = []
+    found = [error("log.unreadable", p.detail, file=p.file) for p in ev.problems if p.kind == "log_unreadable"]
     for log in ev.logs:
         if log.copy_of is not None:
             found.append(info("log.copy", f"{log.path} is a byte copy of {log.copy_of}; counted once",

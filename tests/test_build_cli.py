@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import assert_usage_error
 from click.testing import CliRunner
 
 from golfkit.artifact.container import read_artifact
@@ -89,9 +90,7 @@ def test_emit_loader_prints_python_and_is_not_counted_twice(tmp_path):
 
 
 def _fails(r, text: str) -> None:
-    assert r.exit_code == 2, r.output
-    assert text in r.output and "Traceback" not in r.output
-    assert len(r.output.strip().splitlines()) == 1
+    assert_usage_error(r, text)
 
 
 def test_refuses_to_overwrite_without_force(tmp_path):

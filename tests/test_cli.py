@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cli_helpers import assert_usage_error
 from click.testing import CliRunner
 
 from golfkit.cli import COMMANDS, main
@@ -21,11 +22,7 @@ def test_every_listed_command_loads_and_has_help():
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     bad = tmp_path / "not_a_shard.bin"
     bad.write_bytes(b"\x00" * 2000)
-    result = CliRunner().invoke(main, ["data", "check", str(bad)])
-    assert result.exit_code == 2
-    assert result.output.count("\n") == 1
-    assert result.output.startswith("golfkit: error: ") and "wrong magic" in result.output
-    assert "Traceback" not in result.output
+    assert_usage_error(CliRunner().invoke(main, ["data", "check", str(bad)]), "wrong magic")
 
 
 def test_unknown_command_is_a_usage_error():

@@ -10,6 +10,7 @@ import pytest
 import torch
 import zstandard
 from _eval_fixtures import CONFIG, TRAIN_SEQ_LEN, VOCAB, dataset, random_model, write_model
+from cli_helpers import assert_no_crash
 from click.testing import CliRunner
 
 from golfkit.artifact import write_artifact
@@ -31,6 +32,7 @@ def setup(tmp_path_factory):
 
 def run(*args: str):
     result = CliRunner().invoke(main, ["eval", *map(str, args)])
+    assert_no_crash(result)
     return result.exit_code, result.output
 
 
@@ -71,8 +73,7 @@ def test_model_flags_stand_in_for_a_missing_header(setup, tmp_path):
 
 
 def _expect_error(code: int, out: str, *needles: str) -> None:
-    assert code == 2, out
-    assert "Traceback" not in out and out.startswith("golfkit: error:") and out.count("\n") == 1, out
+    assert code == 2, out  # one `golfkit: error:` line, checked by run()
     for needle in needles:
         assert needle in out, out
 

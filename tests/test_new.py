@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_usage_error
 from click.testing import CliRunner
 
 from golfkit.author import new_record as new_module
@@ -253,9 +254,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(run_dir: Path, tmp_path: Path):
     folder.mkdir(parents=True)
     result = CliRunner().invoke(main, ["new", str(folder), "--logs", str(run_dir / "train_seed42.log"),
                                        "--code", str(run_dir / "train_gpt.py"), "--author", "a", "--github-id", "a"])
-    assert result.exit_code == 2
-    assert "already exists" in result.output
-    assert "Traceback" not in result.output
+    assert_usage_error(result, "already exists")
 
 
 def test_a_known_validation_set_is_named_from_the_logged_token_count(run_dir: Path, tmp_path: Path):

@@ -12,6 +12,7 @@ import brotli
 import pyppmd
 import pytest
 import zstandard
+from cli_helpers import assert_usage_error
 from click.testing import CliRunner
 
 from golfkit.cli import main
@@ -200,7 +201,4 @@ def test_cli_unwrap_prints_the_source(tmp_path):
 def test_cli_unwrap_refuses_a_plain_script_with_exit_2(tmp_path):
     path = tmp_path / "plain.py"
     path.write_text(PROGRAM)
-    result = CliRunner().invoke(main, ["unwrap", str(path)])
-    assert result.exit_code == 2
-    assert "not a self-extracting wrapper" in result.output
-    assert "Traceback" not in result.output
+    assert_usage_error(CliRunner().invoke(main, ["unwrap", str(path)]), "not a self-extracting wrapper")

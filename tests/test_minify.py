@@ -81,13 +81,17 @@ def run_file(path, cwd) -> str:
 # --- minify options -------------------------------------------------------------------------
 
 
+@pytest.mark.quiet("minify.rename.off", "minify.annotations.kept", "minify.docstrings.kept")
 def test_locals_are_renamed_and_globals_vars_calls_survive():
     out = minify_source(SCRIPT).source
     assert "difference_value" not in out and "progress_fraction" not in out
     assert "globals()" in out and "vars(" in out  # hidden from python-minifier, then put back
     assert "_golfkit_" not in out
+    assert not minify_source(SCRIPT).findings
 
 
+@pytest.mark.fires("minify.rename.off")
+@pytest.mark.quiet("minify.annotations.kept", "minify.docstrings.kept")
 def test_renaming_stays_off_when_locals_are_read_by_name():
     src = "def f(alpha_value):\n    beta_value = alpha_value + 1\n    return locals()['beta_value']\nprint(f(1))\n"
     minified = minify_source(src)
@@ -95,6 +99,8 @@ def test_renaming_stays_off_when_locals_are_read_by_name():
     assert [f.id for f in minified.findings] == ["minify.rename.off"]
 
 
+@pytest.mark.fires("minify.annotations.kept")
+@pytest.mark.quiet("minify.rename.off")
 def test_annotations_are_kept_for_custom_op_and_dropped_otherwise():
     src = ("import torch\n@torch.library.custom_op('gk::f', mutates_args=())\n"
            "def f(x: torch.Tensor, scale: float) -> torch.Tensor:\n    return x * scale\n")
@@ -105,9 +111,12 @@ def test_annotations_are_kept_for_custom_op_and_dropped_otherwise():
     assert "float" not in dropped.source and not dropped.findings
 
 
+@pytest.mark.fires("minify.docstrings.kept")
+@pytest.mark.quiet("minify.annotations.kept")
 def test_docstrings_are_kept_when_the_script_reads_doc():
     src = '"""Usage: run me."""\nimport argparse\np = argparse.ArgumentParser(description=__doc__)\n'
-    assert "Usage: run me." in minify_source(src).source
+    kept = minify_source(src)
+    assert "Usage: run me." in kept.source and [f.id for f in kept.findings] == ["minify.docstrings.kept"]
     assert "Usage" not in minify_source(src.replace("description=__doc__", "")).source
 
 
@@ -119,6 +128,8 @@ def test_class_attribute_annotations_survive_for_dataclasses():
 # --- traps ----------------------------------------------------------------------------------
 
 
+@pytest.mark.fires("minify.trap.reads_own_file")
+@pytest.mark.quiet("minify.trap.needs_source")
 @pytest.mark.parametrize("line", [
     "code = Path(__file__).read_text(encoding='utf-8')",
     "code = open(__file__).read()",
@@ -134,6 +145,7 @@ def test_reading_own_file_as_text_is_reported_and_forces_ascii(line):
     assert "minify.trap.reads_own_file" in [f.id for f in packed.findings]
 
 
+@pytest.mark.quiet("minify.trap.reads_own_file", "minify.trap.needs_source")
 @pytest.mark.parametrize("line", [
     "code = Path(__file__).read_bytes()",
     "data = (Path(__file__).parent / 'data.txt').read_text()",
@@ -144,6 +156,8 @@ def test_reading_bytes_or_sibling_files_is_no_trap(line):
     assert traps(ast.parse(src), "s.py") == []
 
 
+@pytest.mark.fires("minify.trap.needs_source")
+@pytest.mark.quiet("minify.trap.reads_own_file")
 def test_getsource_is_reported():
     src = "import inspect\ndef f():\n    pass\nprint(inspect.getsource(f))\n"
     assert [f.id for f in traps(ast.parse(src), "s.py")] == ["minify.trap.needs_source"]
@@ -195,27 +209,37 @@ def test_latin1_overhead_is_small():
 # --- the pipeline ---------------------------------------------------------------------------
 
 
+@pytest.mark.fires("minify.proof.ok", "minify.wrap.needs_module")
+@pytest.mark.quiet("minify.input.wrapper", "minify.proof.decode_mismatch", "minify.proof.does_not_compile",
+                   "minify.proof.definitions_differ", "minify.proof.imports_differ", "minify.trap.reads_own_file",
+                   "minify.trap.needs_source")
 def test_pack_is_smaller_than_the_records_recipe_and_proven():
     packed = pack(SCRIPT, "s.py")
     assert packed.ok
     assert packed.records_recipe_bytes is not None
     assert len(packed.output) < packed.records_recipe_bytes
     assert "minify.proof.ok" in [f.id for f in packed.findings]
+    (needs,) = [f for f in packed.findings if f.id == "minify.wrap.needs_module"]
+    assert packed.chosen.codec not in ("lzma", "zlib") and needs.evidence["module"] in packed.output.decode("latin-1")
 
 
 def test_output_is_deterministic():
     assert pack(SCRIPT, "s.py").output == pack(SCRIPT, "s.py").output
 
 
+@pytest.mark.fires("minify.input.wrapper")
 def test_a_wrapper_input_is_minified_inside_not_wrapped_twice():
     packed_once = pack(SCRIPT, "s.py")
     again = pack(records_recipe(SCRIPT).decode(), "wrapped.py")
     assert again.input_layers == ("base85+lzma-raw",)
+    assert "minify.input.wrapper" in [f.id for f in again.findings]
     found = unwrap_source(decode_source(again.output))
     assert found is not None and len(found.layers) == 1
     assert again.output == packed_once.output
 
 
+@pytest.mark.fires("minify.proof.ok")
+@pytest.mark.quiet("minify.wrap.needs_module", "minify.input.wrapper")
 def test_small_scripts_stay_plain_when_wrapping_does_not_pay():
     packed = pack("print(1)\n", "s.py")
     assert packed.chosen is None and packed.output == b"print(1)\n"
@@ -240,6 +264,8 @@ def test_python_312_fstrings_are_reported_as_such():
 # --- proof ----------------------------------------------------------------------------------
 
 
+@pytest.mark.fires("minify.proof.decode_mismatch", "minify.proof.does_not_compile", "minify.proof.definitions_differ",
+                   "minify.proof.imports_differ")
 def test_proof_fires_on_each_kind_of_difference():
     minified = minify_source(SCRIPT).source
     assert prove(minified, minified, SCRIPT) == []
@@ -252,9 +278,24 @@ def test_proof_fires_on_each_kind_of_difference():
     assert "minify.proof.imports_differ" in ids
 
 
+@pytest.mark.fires("minify.proof.does_not_compile")
+@pytest.mark.quiet("minify.proof.ok")
+def test_a_script_that_parses_but_does_not_compile_is_not_written(tmp_path):
+    # `return` outside a function parses; only compiling it fails, so the proof is what catches it
+    script = tmp_path / "train_gpt.py"
+    script.write_text("x = 1\nreturn x\n")
+    result = CliRunner().invoke(main, ["minify", str(script)])
+    assert result.exit_code == 1
+    assert "minify.proof.does_not_compile:2" in result.output and "'return' outside function" in result.output
+    assert not (tmp_path / "train_gpt.min.py").exists()
+
+
 # --- CLI ------------------------------------------------------------------------------------
 
 
+# Only `--check` says how a file is packed (minify.proof.layers); minify itself prints its table.
+@pytest.mark.fires("minify.proof.ok", "minify.wrap.needs_module")
+@pytest.mark.quiet("minify.proof.layers")
 def test_cli_minify_writes_the_output_and_prints_the_table(tmp_path):
     script = tmp_path / "train_gpt.py"
     script.write_text(SCRIPT)
@@ -266,6 +307,8 @@ def test_cli_minify_writes_the_output_and_prints_the_table(tmp_path):
     assert run_file(out, tmp_path) == run_file(script, tmp_path)
 
 
+@pytest.mark.fires("minify.proof.ok")
+@pytest.mark.quiet("minify.wrap.needs_module")
 def test_cli_minify_json_and_default_output_path(tmp_path):
     script = tmp_path / "train_gpt.py"
     script.write_text(SCRIPT)
@@ -274,9 +317,12 @@ def test_cli_minify_json_and_default_output_path(tmp_path):
     report = json.loads(result.stdout)
     assert report["output"] == str(tmp_path / "train_gpt.min.py")
     assert {c["codec"] for c in report["candidates"]} == {"lzma", "zlib"}
+    assert [f["id"] for f in report["findings"]] == ["minify.proof.ok"]
     assert report["proof_ok"] and report["output_bytes"] == (tmp_path / "train_gpt.min.py").stat().st_size
 
 
+@pytest.mark.fires("minify.proof.layers", "minify.proof.definitions_differ", "minify.proof.imports_differ")
+@pytest.mark.quiet("minify.proof.decode_mismatch", "minify.proof.does_not_compile")
 def test_cli_check_proves_a_records_wrapper_and_catches_a_mismatch(tmp_path):
     original = tmp_path / "readable.py"
     original.write_text(SCRIPT)

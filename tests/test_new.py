@@ -280,6 +280,9 @@ def numbers(doc, path=()):
 
 
 @pytest.mark.skipif(not (EXAMPLE / "submission.json").is_file(), reason="example record not generated")
+@pytest.mark.fires("claim.val_bpb.matched", "claim.seed_val_bpb.matched", "time.not_checked")
+@pytest.mark.quiet("claim.val_bpb.not_in_logs", "claim.seed_val_bpb.not_in_log", "size.bytes_total.not_in_logs",
+                   "code.bytes_code.mismatch", "data.bytes.mismatch", "submission.schema", "submission.wrong_type")
 def test_new_on_the_example_run_rebuilds_its_submission_and_verifies_clean(tmp_path: Path):
     from golfkit.verify.api import verify_paths
 

@@ -25,6 +25,7 @@ def records(tmp_path):
     return good, bad
 
 
+@pytest.mark.fires("claim.val_bpb.not_in_logs", "claim.val_bpb.matched")
 def test_json_contract(records):
     data = json.loads(render(verify_paths(list(records)), "json"))
     first, second = data["records"]
@@ -59,6 +60,7 @@ def test_unknown_format():
         render([], "yaml")
 
 
+@pytest.mark.fires("claim.val_bpb.not_in_logs")
 def test_cli_exit_codes(records, tmp_path):
     good, bad = records
     runner = CliRunner()
@@ -73,6 +75,8 @@ def test_cli_walks_a_tree_and_formats(records, tmp_path):
     assert result.exit_code == 1 and result.output.count("`") >= 4
 
 
+@pytest.mark.fires("stats.against.summary", "stats.against.below_margin")
+@pytest.mark.quiet("stats.against.too_few_seeds")
 def test_cli_against_auto(tmp_path):
     old = write_record(tmp_path / "repo")
     sub = submission()

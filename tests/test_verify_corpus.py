@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from golfkit.findings import Severity
 from golfkit.verify.api import verify_paths
 
@@ -26,6 +28,8 @@ def test_whole_corpus_verifies_without_crashing(corpus):
         assert report.verdict in ("pass", "fail")
 
 
+@pytest.mark.fires("claim.val_bpb.matched")
+@pytest.mark.quiet("claim.val_bpb.not_in_logs", "claim.val_loss.not_in_logs", "size.seed_bytes.mismatch")
 def test_naive_baseline_claims_reconcile(corpus):
     report = report_of(corpus / TRACK / "2026-03-17_NaiveBaseline")
     assert ids(report, "claim.") == []
@@ -35,6 +39,7 @@ def test_naive_baseline_claims_reconcile(corpus):
     assert matched["val_loss"]["family"] == "roundtrip"
 
 
+@pytest.mark.fires("code.bytes_code.mismatch")
 def test_lower_lr_bytes_code_is_not_the_shipped_file(corpus):
     # The logs count the 50,919-byte script that ran; the folder ships the 47,642-byte baseline script.
     report = report_of(corpus / TRACK / "2026-03-18_LowerLR")
@@ -42,6 +47,8 @@ def test_lower_lr_bytes_code_is_not_the_shipped_file(corpus):
     assert found and found[0].evidence["claimed"] == 50919 and found[0].evidence["shipped"] == 47642
 
 
+@pytest.mark.fires("size.seed_bytes.mismatch")
+@pytest.mark.quiet("claim.val_bpb.not_in_logs", "claim.seed_val_bpb.not_in_log")
 def test_2026_04_08_seed_bytes_do_not_match_two_logs(corpus):
     report = report_of(corpus / TRACK / "2026-04-08_SP8192_ParallelResid_ScoreFirstTTT")
     found = [f for f in report.findings if f.id == "size.seed_bytes.mismatch"]
@@ -61,6 +68,7 @@ def test_mixed_quant_reconciles_with_the_last_of_three_runs(corpus):
     assert report.measured["logs"][0]["runs"] == 3
 
 
+@pytest.mark.fires("log.copy", "log.seed.conflict")
 def test_copies_and_seed_labels_are_recognised(corpus):
     xsa = report_of(corpus / TRACK / "2026-03-20_11L_XSA4_EMA_Int6_MLP3x_WD04_1.1271")
     assert "log.copy" in {f.id for f in xsa.findings}
@@ -76,6 +84,8 @@ def test_seed_means_reconcile_across_formats(corpus):
         assert ids(report, "seeds.") == [], name
 
 
+@pytest.mark.fires("time.not_checked")
+@pytest.mark.quiet("time.train.over_limit", "time.eval.over_limit", "time.train.last_step_over")
 def test_non_record_track_skips_time_limits(corpus):
     folder = corpus / "track_non_record_16mb" / "2026-03-18_Quasi10Bfrom50B_SP1024_9x512_KV4_4h_pgut3"
     report = report_of(folder)

@@ -71,7 +71,7 @@ def test_sliding_coverage_property(targets, seq_len, data):
 
 
 def test_coverage_exposes_the_field_bugs():
-    # FIELD.md §7: the last S targets scored L/S times; the first L - S never scored.
+    # docs/verify.md#sliding-window-evaluation: the last S targets scored L/S times; the first L - S never scored.
     rescored = [Window(0, 16, 0), Window(4, 20, 16), Window(4, 20, 16)]
     assert coverage(rescored, 20)[16:].tolist() == [2, 2, 2, 2]
     suffix_only = [Window(max(0, b - 16), b, b - 4) for b in range(16, 33, 4)]

@@ -1,4 +1,4 @@
-"""`golfkit inspect` on golfkit containers and on the formats real records ship (FIELD.md section 5)."""
+"""`golfkit inspect` on golfkit containers and on the formats real records ship (docs/verify.md#artifacts-records-ship)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Version-1 quantization policy, the one the reference trainer uses (FIELD.md §5, baseline family).
+"""Version-1 quantization policy, the one the reference trainer uses (the baseline's layout,
+docs/verify.md#artifacts-records-ship).
 
 2-D float tensors with more than `min_numel` values: int8 per row, clipped at the
 99.99984th percentile of |w| in the row, fp16 scale = clip / 127. Everything else stays float:

@@ -1,4 +1,4 @@
-"""Read the artifacts real records ship (FIELD.md section 5), as data only.
+"""Read the artifacts real records ship (docs/verify.md#artifacts-records-ship), as data only.
 
 Layers are peeled until a known payload appears: zstd, zlib, xz, .lzma, raw LZMA2 or brotli
 compression (each bounded), a b"BSHF" byte shuffle, then either a golfkit container or a

@@ -368,7 +368,7 @@ def variant_of(tokens: int) -> str:
 
 
 def validation_bytes(tokenizer: Path, shards: list[Path], targets: int) -> int:
-    """UTF-8 bytes of the first `targets` targets of the validation stream (FIELD.md §6)."""
+    """UTF-8 bytes of the first `targets` targets of the validation stream (docs/reference-model.md)."""
     import numpy as np
 
     from golfkit.data.shards import read_shard
@@ -429,7 +429,7 @@ def dump_json(value: Any, indent: int = 0) -> str:
 
 
 def _header_lines(log: LogEvidence) -> list[str]:
-    """The lines between the two `=` x 100 separators of a logfile layout (FIELD.md §3), if any."""
+    """The lines between the two `=` x 100 separators of a logfile layout (docs/verify.md#claims-and-logs), if any."""
     with open(log.path, encoding="utf-8", errors="replace") as f:
         lines: list[str] = []
         inside = False

@@ -1,4 +1,4 @@
-"""Token shards in the challenge's format (FIELD.md §6).
+"""Token shards in the challenge's format (docs/verify.md#validation-data-and-bits-per-byte).
 
 A shard is a header of 256 little-endian int32 ([0] = 20240520 magic, [1] = 1 version,
 [2] = token count), then that many little-endian uint16 tokens; the file is exactly

@@ -1,4 +1,5 @@
-"""Bytes of each target token, from golfkit's own tables built from the tokenizer (FIELD.md §6).
+"""Bytes of each target token, from golfkit's own tables built from the tokenizer
+(docs/reference-model.md#bytes-of-a-target-token).
 
 bytes(target j) = UTF-8 length of its piece without the leading "▁"
                   + 1 if the piece had "▁" and input token j (the token before it) is not a boundary;

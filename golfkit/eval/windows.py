@@ -1,4 +1,5 @@
-"""Evaluation windows over the validation stream (docs/reference-model.md, FIELD.md §7).
+"""Evaluation windows over the validation stream (docs/reference-model.md,
+docs/verify.md#sliding-window-evaluation).
 
 Target j (0-based) is token j + 1, predicted from tokens 0..j; a stream of N tokens has N - 1
 targets. A window runs input tokens [start, end) and scores targets [score_from, end): the last

@@ -51,7 +51,7 @@ class Metric:
     """A final metric line: `final_int6_sliding_window_exact val_loss:1.90301335 val_bpb:1.12707468`.
 
     `family` is one of roundtrip, intn_roundtrip, sliding, ttt, quantized, diagnostic, exotic;
-    `label` is the line's own name. Names do not say what was measured (FIELD.md §3), so claims are
+    `label` is the line's own name. Names do not say what was measured (docs/verify.md#claims-and-logs), so claims are
     matched by value; the family is reported so that a reviewer sees where a number came from.
     """
 

@@ -1,7 +1,7 @@
 """Parse a training log into `LogEvidence`: runs, final metrics, sizes, times, data lines, source.
 
 Every pattern is anchored at column 0 (after an optional Unix-time prefix such as
-`1776142348.135 `), so f-strings inside an embedded source never match (FIELD.md §3).
+`1776142348.135 `), so f-strings inside an embedded source never match (docs/verify.md#claims-and-logs).
 A log that holds several runs back to back is split into runs; the last run counts.
 """
 

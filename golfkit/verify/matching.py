@@ -1,6 +1,6 @@
 """Match claimed numbers to final metric lines by value, at the claim's own precision.
 
-Line names do not say what was measured (FIELD.md §3), so a claim is compared with every final
+Line names do not say what was measured (docs/verify.md#claims-and-logs), so a claim is compared with every final
 metric of every log (one run) and with the mean of each metric label over the seed logs.
 """
 

@@ -1,4 +1,5 @@
-"""Map a real submission.json (any of the shapes in FIELD.md §2) onto golfkit's canonical shape.
+"""Map a real submission.json (any of the shapes real records use,
+docs/verify.md#claims-and-logs) onto golfkit's canonical shape.
 
 The canonical shape is `golfkit/schema/submission.schema.json`. Everything the normaliser had to
 interpret is reported as a `Guess`: a legacy alias is a warning, a shape variant is info.

@@ -1,7 +1,8 @@
 """The validation token count is a known variant (or the one the record declares), and the byte
 total each final metric implies (val_loss / ln 2 x tokens / val_bpb) is that variant's byte count.
-A byte total off by more than 0.1% is a byte-accounting bug (FIELD.md §6: 4-17% in the wild);
-a smaller gap beyond rounding means some targets were scored twice or not at all (FIELD.md §7)."""
+A byte total off by more than 0.1% is a byte-accounting bug (those seen were 4-17%:
+docs/verify.md#validation-data-and-bits-per-byte); a smaller gap beyond rounding means some targets
+were scored twice or not at all (docs/verify.md#sliding-window-evaluation)."""
 
 from __future__ import annotations
 
@@ -75,5 +76,5 @@ def _byte_finding(label: str, variant: str, rows: list[dict], claimed: bool) -> 
         return error("data.bytes.mismatch", message + ": the bytes per token are miscounted, so val_bpb is wrong", **kw)
     if claimed and not worst["diagnostic"]:
         return warning("data.bytes.small_mismatch",
-                       message + ": some targets were scored twice or not at all (FIELD.md §7)", **kw)
+                       message + ": some targets were scored twice or not at all (docs/verify.md#sliding-window-evaluation)", **kw)
     return info("data.bytes.small_mismatch_unclaimed", message + " (a line no claim comes from)", **kw)

@@ -196,8 +196,10 @@ def test_bounded_decompression_refuses_a_bomb(codec, tmp_path):
 
 
 def test_unreadable_artifact_file(tmp_path):
-    with pytest.raises(GolfkitError, match="cannot read artifact"):
+    with pytest.raises(GolfkitError, match="no such file; give the path of an artifact"):
         read_artifact(tmp_path / "missing.ptz")
+    with pytest.raises(GolfkitError, match="a folder, not a file"):
+        read_artifact(tmp_path)
 
 
 # --- the trainer's own mirror of writer and reader ---

@@ -94,7 +94,7 @@ def test_corrupt_truncated_and_oversized_artifacts(setup, tmp_path):
     bomb.write_bytes(zlib.compress(b"\0" * 5_000_000, 9))
     _expect_error(*run(*base_args(root, ds, bomb), "--max-decompressed-bytes", 1_000_000), "decompresses to more than")
     missing = tmp_path / "nowhere.ptz"
-    _expect_error(*run(*base_args(root, ds, missing)), "cannot read artifact")
+    _expect_error(*run(*base_args(root, ds, missing)), "no such file; give the path of an artifact")
 
 
 def test_artifact_that_does_not_fit_its_header(setup, tmp_path):

@@ -143,4 +143,4 @@ def test_bad_artifacts_are_clear_errors(tmp_path, payload, want):
 
 def test_missing_file_is_a_clear_error(tmp_path):
     r = inspect(tmp_path / "nope.ptz")
-    assert r.exit_code == 2 and "cannot read artifact" in r.output
+    assert r.exit_code == 2 and "no such file; give the path of an artifact" in r.output

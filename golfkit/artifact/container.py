@@ -21,6 +21,7 @@ import torch
 from golfkit.artifact import ans, codecs
 from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT, compress, decompress
 from golfkit.errors import GolfkitError
+from golfkit.files import read_bytes
 
 MAGIC = b"GOLFKIT"
 VERSION = 1
@@ -317,8 +318,5 @@ def write_artifact(path: str | Path, artifact: Artifact, codec: str = "zstd", fo
 def read_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT) -> Artifact:
     """Read, decompress (bounded) and validate a golfkit artifact file."""
     path = Path(path)
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise GolfkitError(f"{path}: cannot read artifact ({exc.strerror})") from None
+    blob = read_bytes(path, max_output, "an artifact")
     return decode_container(decompress(blob, max_output, where=str(path)), where=str(path))

@@ -25,6 +25,7 @@ from golfkit.artifact.codecs import byte_unshuffle
 from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT, ZSTD_MAGIC, decompress
 from golfkit.artifact.container import MAGIC, Artifact, decode_container
 from golfkit.errors import GolfkitError
+from golfkit.files import read_bytes
 
 BSHF = b"BSHF"
 XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -55,10 +56,7 @@ class RecordArtifact:
 def read_record_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT) -> RecordArtifact:
     """Peel compression and shuffle layers of `path` and parse the payload, never running code."""
     path = Path(path)
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise GolfkitError(f"{path}: cannot read artifact ({exc.strerror})") from None
+    blob = read_bytes(path, max_output, "an artifact")
     where, layers, data = str(path), [], blob
     for _ in range(4):
         if data[:7] == MAGIC:

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
-from golfkit.errors import GolfkitError
 from golfkit.facts import SIZE_CAP_BYTES
-from golfkit.files import read_text
 
 
 @click.command("build")
@@ -35,64 +32,21 @@ from golfkit.files import read_text
 def build(checkpoint, code, minified, schemes, scheme_file, codec, min_numel, meta_file, output, force,
           explain, dry_run, emit_loader, cap, as_json) -> None:
     """Quantize CHECKPOINT by scheme, code and compress it, prove the round trip, and show the budget."""
-    from golfkit.packing.checkpoint import load_checkpoint
-    from golfkit.packing.part_codecs import parse_codec
-    from golfkit.packing.pipeline import account_code, build_in_memory, check_cap, write_atomic
-    from golfkit.packing.policy import assign, load_rules_toml, parse_rule
+    from golfkit.packing.run import BuildOptions, render_build, render_explanation, run_build
 
-    rules = load_rules_toml(scheme_file) if scheme_file else []
-    rules += [parse_rule(s) for s in schemes]
-    spec = parse_codec(codec)
-    if not (explain or dry_run or emit_loader or output):
-        raise GolfkitError("say where to write the artifact: -o ARTIFACT (or use --dry-run / --explain)")
-    if output and Path(output).exists() and not force and not (explain or dry_run):
-        raise GolfkitError(f"{output}: already exists; pass --force to overwrite")
-    meta = _read_meta(meta_file)
-    state = load_checkpoint(checkpoint)
-    if explain:
-        rows = assign(state, rules, min_numel)
-        if as_json:
-            click.echo(json.dumps([{"name": a.name, "shape": list(state[a.name].shape), "scheme": a.scheme.text,
-                                    "reason": a.reason} for a in rows], indent=1))
-            return
-        width = max(len(a.name) for a in rows)
-        for a in rows:
-            click.echo(f"{a.name:<{width}}  {list(state[a.name].shape)!s:<14} {a.scheme.text:<18} {a.reason}")
-        return
-    where = output or "artifact"
-    built = build_in_memory(state, rules, spec, meta, min_numel, where)
-    account_code(built, code, minified, cap)
-    baseline = None
-    if dry_run and rules:
-        baseline = build_in_memory(state, [], spec, meta, min_numel, where).budget
-    if not dry_run:
-        check_cap(built.budget)
-        if output:
-            write_atomic(output, built.blob, force)
-            built.budget.info = {"artifact": output, **built.budget.info}
-    if emit_loader:
-        click.echo(built.loader, nl=False)
+    options = BuildOptions(checkpoint=checkpoint, code=code, minified=minified, schemes=schemes,
+                           scheme_file=scheme_file, codec=codec, min_numel=min_numel, meta_file=meta_file,
+                           output=output, force=force, explain=explain, dry_run=dry_run,
+                           emit_loader=emit_loader, cap=cap)
+    result = run_build(options)
+    if result.explanation is not None:
+        click.echo(json.dumps(result.explanation, indent=1) if as_json else render_explanation(result.explanation))
+    elif emit_loader:
+        click.echo(result.built.loader, nl=False)
     elif as_json:
-        click.echo(json.dumps(built.budget.to_json(baseline), indent=1))
+        click.echo(json.dumps(result.built.budget.to_json(result.baseline), indent=1))
     else:
-        from golfkit.packing.budget import render_text
-
-        click.echo(render_text(built.budget, baseline))
-        worst = max(built.errors.values(), key=lambda e: e["rel_rms"], default=None)
-        if worst is not None:
-            click.echo(f"\nround trip: every part decoded exactly; largest relative RMS error {worst['rel_rms']:.5f}")
-
-
-def _read_meta(meta_file: str | None) -> dict:
-    if not meta_file:
-        return {}
-    try:
-        meta = json.loads(read_text(meta_file, 1 << 20, "a JSON object of metadata"))
-    except json.JSONDecodeError as exc:
-        raise GolfkitError(f"{meta_file}: not JSON ({exc})") from None
-    if not isinstance(meta, dict):
-        raise GolfkitError(f"{meta_file}: meta must be a JSON object")
-    return meta
+        click.echo(render_build(result.built, result.baseline))
 
 
 @click.command("inspect")

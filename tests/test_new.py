@@ -171,6 +171,7 @@ def test_refuses_to_overwrite(run_dir: Path, tmp_path: Path):
     (f"records/{TRACK}/2026-05-01_my idea", "whitespace"),
     (f"records/{TRACK}/idea", "YYYY-MM-DD_slug"),
     ("records/non_record/2026-05-01_idea", "track_"),
+    ("records/track_speedrun/2026-05-01_idea", "10min_16mb, non_record_16mb"),
 ])
 def test_refuses_bad_folder_paths(run_dir: Path, tmp_path: Path, folder: str, message: str):
     with pytest.raises(GolfkitError, match=message):

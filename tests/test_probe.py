@@ -349,6 +349,20 @@ def test_missing_record_is_a_usage_error(tmp_path):
     assert_usage_error(CliRunner().invoke(main, ["probe", str(tmp_path / "nope"), "--trust-code"]))
 
 
+def test_the_script_probed_is_the_one_golfkit_facts_chooses_and_a_guess_is_refused(tmp_path):
+    from golfkit.errors import GolfkitError
+    from golfkit.probe.run import find_script
+
+    (tmp_path / "model.py").write_text("x = 1\n")
+    assert find_script(tmp_path) == tmp_path / "model.py"
+    for name in ("train_gpt_a.py", "train_gpt_b.py"):
+        (tmp_path / name).write_text("x = 1\n")
+    with pytest.raises(GolfkitError, match=r"several scripts \(train_gpt_a.py, train_gpt_b.py\)"):
+        find_script(tmp_path)
+    (tmp_path / "train_gpt.py").write_text("x = 1\n")
+    assert find_script(tmp_path) == tmp_path / "train_gpt.py"
+
+
 
 
 @pytest.mark.fires("probe.coverage.double_scored", "probe.summary")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from golfkit.errors import GolfkitError
+from golfkit.errors import EXIT_FINDINGS, GolfkitError
 from golfkit.files import read_source
 from golfkit.findings import Severity
 from golfkit.minify.wrap import ALL_CODECS, STDLIB_CODECS
@@ -64,7 +64,7 @@ def minify(script: Path, out: Path | None, wrap: str, codec_list: str, check: bo
     else:
         _print_table(packed, target)
     if not packed.ok:
-        sys.exit(1)
+        sys.exit(EXIT_FINDINGS)
 
 
 def _print_table(packed, target: Path) -> None:
@@ -108,7 +108,7 @@ def _check(path: Path, original: Path | None, as_json: bool) -> None:
             what = "definitions and imports match the original" if original else "no original given to compare"
             click.echo(f"ok: {path} decodes without running and compiles; {what}")
     if any(f.severity == Severity.ERROR for f in findings):
-        sys.exit(1)
+        sys.exit(EXIT_FINDINGS)
 
 
 @click.command()

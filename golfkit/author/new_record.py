@@ -99,12 +99,8 @@ def new_record(
     artifacts, data_files = [Path(p) for p in artifacts], [Path(p) for p in data_files]
     track, date = _check_target(folder)
     sources = _check_inputs(logs, code, artifacts, data_files)
-    runs = [_seed_run(parse_log_file(path), path, metric_label) for path in logs]
-    runs = _check_runs(runs)
-    bytes_code = sum(path.stat().st_size for path in code)
-    _check_code_size(runs, bytes_code, code)
-    _match_artifacts(runs, artifacts, bytes_code)
-    notes: list[str] = []
+    runs = _read_runs(logs, metric_label)
+    bytes_code = _check_files_against_logs(runs, code, artifacts)
     submission = _submission(
         runs,
         track=track,
@@ -120,31 +116,7 @@ def new_record(
         config=config,
         variant=variant,
     )
-    staging = folder.parent / f".{folder.name}.golfkit-new"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    try:
-        for src in sources:
-            shutil.copyfile(src, staging / src.name)
-        for run in runs:
-            shutil.copyfile(run.log.path, staging / run.log_name)
-        (staging / "submission.json").write_text(dump_json(submission) + "\n", encoding="utf-8")
-        has_plot = False
-        if with_plot and plot.matplotlib_available():
-            curves = [run_curves(r.log, f"seed {r.seed}", r.metric) for r in runs]
-            plot.draw(curves, staging / plot.CURVES_FILE, title=submission["name"])
-            has_plot = True
-        elif with_plot:
-            notes.append(f"no {plot.CURVES_FILE}: matplotlib is not installed ({plot.PLOT_EXTRA_HINT})")
-        readme = render_readme(submission, runs, folder, staging, has_plot)
-        (staging / "README.md").write_text(readme, encoding="utf-8")
-        if folder.exists():
-            raise GolfkitError(f"{folder} appeared while it was being written: nothing was changed")
-        os.rename(staging, folder)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+    notes = _write_record(folder, sources, runs, submission, with_plot)
     return NewRecord(folder, submission, notes)
 
 
@@ -184,6 +156,11 @@ def _check_inputs(logs: list[Path], code: list[Path], artifacts: list[Path], dat
     if clashes:
         raise GolfkitError(f"two files would be written as {', '.join(clashes)} in the record: rename one")
     return [Path(p) for p in copied]
+
+
+def _read_runs(logs: list[Path], metric_label: str | None) -> list[SeedRun]:
+    """One SeedRun per log, checked to be distinct seeds with the same final line and validation set."""
+    return _check_runs([_seed_run(parse_log_file(path), path, metric_label) for path in logs])
 
 
 def _seed_run(log: LogEvidence, path: Path, metric_label: str | None) -> SeedRun:
@@ -235,6 +212,14 @@ def _check_runs(runs: list[SeedRun]) -> list[SeedRun]:
     return runs
 
 
+def _check_files_against_logs(runs: list[SeedRun], code: list[Path], artifacts: list[Path]) -> int:
+    """The code's bytes, after checking them and each artifact's size against what the logs printed."""
+    bytes_code = sum(path.stat().st_size for path in code)
+    _check_code_size(runs, bytes_code, code)
+    _match_artifacts(runs, artifacts, bytes_code)
+    return bytes_code
+
+
 def _check_code_size(runs: list[SeedRun], bytes_code: int, code: list[Path]) -> None:
     for run in runs:
         logged = run.run.size("code")
@@ -268,6 +253,53 @@ def _match_artifacts(runs: list[SeedRun], artifacts: list[Path], bytes_code: int
                 f"{run.log.path}: logged total {run.bytes_total} bytes is not code {bytes_code} + "
                 f"{path.name} {size}: the code or the artifact is not the one that ran"
             )
+
+
+# ---------------------------------------------------------------- writing the folder
+
+
+def _write_record(folder: Path, sources: list[Path], runs: list[SeedRun], submission: dict[str, Any],
+                  with_plot: bool) -> list[str]:
+    """Fill a staging folder beside `folder`, then rename it into place; on any failure nothing is left.
+    Returns the notes for the person."""
+    staging = folder.parent / f".{folder.name}.golfkit-new"
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        notes = _fill_folder(staging, folder, sources, runs, submission, with_plot)
+        if folder.exists():
+            raise GolfkitError(f"{folder} appeared while it was being written: nothing was changed")
+        os.rename(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return notes
+
+
+def _fill_folder(staging: Path, folder: Path, sources: list[Path], runs: list[SeedRun],
+                 submission: dict[str, Any], with_plot: bool) -> list[str]:
+    """Copy the files and the logs, write submission.json, the curves and the README; returns notes."""
+    for src in sources:
+        shutil.copyfile(src, staging / src.name)
+    for run in runs:
+        shutil.copyfile(run.log.path, staging / run.log_name)
+    (staging / "submission.json").write_text(dump_json(submission) + "\n", encoding="utf-8")
+    has_plot, notes = _draw_curves(staging, runs, submission["name"], with_plot)
+    readme = render_readme(submission, runs, folder, staging, has_plot)
+    (staging / "README.md").write_text(readme, encoding="utf-8")
+    return notes
+
+
+def _draw_curves(staging: Path, runs: list[SeedRun], title: str, with_plot: bool) -> tuple[bool, list[str]]:
+    """The curves of every seed, when asked for and matplotlib is there: (drawn, notes for the person)."""
+    if with_plot and plot.matplotlib_available():
+        curves = [run_curves(r.log, f"seed {r.seed}", r.metric) for r in runs]
+        plot.draw(curves, staging / plot.CURVES_FILE, title=title)
+        return True, []
+    if with_plot:
+        return False, [f"no {plot.CURVES_FILE}: matplotlib is not installed ({plot.PLOT_EXTRA_HINT})"]
+    return False, []
 
 
 # ---------------------------------------------------------------- submission.json

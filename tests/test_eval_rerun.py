@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 from _eval_fixtures import dataset
+from click.testing import CliRunner
 
+from golfkit.cli import main
 from golfkit.eval.run import eval_artifact
 from golfkit.verify.api import verify_paths
 from golfkit.verify.logparse import parse_log_file
@@ -88,6 +90,10 @@ def test_golfkit_reproduces_the_trainers_logged_metrics(record):
             assert abs(result.val_loss - float(logged[label].val_loss.value)) < 2e-8
 
 
+@pytest.mark.fires("rerun.metrics", "rerun.val_bpb.matched", "rerun.val_loss.matched")
+@pytest.mark.quiet("rerun.val_bpb.mismatch", "rerun.val_loss.mismatch", "rerun.log.mismatch",
+                   "rerun.artifact.size_mismatch", "rerun.budget.over_cap", "rerun.artifact.missing",
+                   "rerun.data.missing", "rerun.failed")
 def test_rerun_is_quiet_on_the_record_as_trained(record):
     found = _ids(record)
     assert not [f for fs in found.values() for f in fs if f.severity.value == "error"], found
@@ -95,6 +101,8 @@ def test_rerun_is_quiet_on_the_record_as_trained(record):
     assert "rerun.log.mismatch" not in found
 
 
+@pytest.mark.fires("rerun.val_bpb.mismatch")
+@pytest.mark.quiet("rerun.val_loss.mismatch", "rerun.log.mismatch", "rerun.artifact.size_mismatch")
 def test_rerun_catches_an_edited_claim(record, tmp_path):
     rec = _copy(record, tmp_path)
     sub = json.loads((rec / "submission.json").read_text())
@@ -105,6 +113,22 @@ def test_rerun_catches_an_edited_claim(record, tmp_path):
     assert "seed 1" in mismatch.message and mismatch.severity.value == "error"
 
 
+@pytest.mark.fires("rerun.val_loss.mismatch", "rerun.val_bpb.mismatch")
+@pytest.mark.quiet("rerun.val_loss.matched", "rerun.val_bpb.matched")
+def test_rerun_catches_an_edited_val_loss_claim(record, tmp_path):
+    rec = _copy(record, tmp_path)
+    sub = json.loads((rec / "submission.json").read_text())
+    seed = sub["seed_results"]["1"]
+    seed["val_loss"], seed["val_bpb"] = round(seed["val_loss"] + 0.002, 8), round(seed["val_bpb"] + 0.002, 8)
+    (rec / "submission.json").write_text(json.dumps(sub))
+    found = _ids(rec, artifact=rec / "final_model_seed1.int8.ptz")
+    (loss,) = found["rerun.val_loss.mismatch"]
+    assert loss.evidence["claim_of"] == "seed 1" and loss.evidence["claim"] == str(seed["val_loss"])
+    assert set(loss.evidence["rerun"]) == {"standard", "sliding"}
+
+
+@pytest.mark.fires("rerun.val_bpb.mismatch", "rerun.log.mismatch", "rerun.artifact.size_mismatch")
+@pytest.mark.quiet("rerun.failed", "rerun.budget.over_cap")
 def test_rerun_catches_another_seeds_artifact(record, tmp_path):
     rec = _copy(record, tmp_path)
     shutil.copy(rec / "final_model_seed2.int8.ptz", rec / "final_model_seed1.int8.ptz")
@@ -115,28 +139,56 @@ def test_rerun_catches_another_seeds_artifact(record, tmp_path):
     assert size.evidence["artifact_bytes"] != size.evidence["logged_bytes"]
 
 
-def test_rerun_budget_and_missing_inputs(record, tmp_path, monkeypatch):
+@pytest.mark.fires("rerun.budget.over_cap", "rerun.val_bpb.matched")
+@pytest.mark.quiet("rerun.failed", "rerun.artifact.size_mismatch")
+def test_rerun_budget(record, tmp_path, monkeypatch):
     rec = _copy(record, tmp_path)
     monkeypatch.setattr(rerun_module, "SIZE_CAP_BYTES", 100_000)  # the tiny record is ~160 kB; lower the cap
     # --trust-code (given for --probes) still runs reference-family containers with golfkit's own model
     found = _ids(rec, artifact=rec / "final_model_seed1.int8.ptz", trust_code=True)
-    assert "rerun.failed" not in found and "rerun.val_bpb.matched" in found
     (over,) = found["rerun.budget.over_cap"]
     assert over.evidence["total"] == over.evidence["artifact_bytes"] + (rec / "train_gpt.py").stat().st_size
-    monkeypatch.undo()
+
+
+@pytest.mark.fires("rerun.artifact.missing", "rerun.data.missing", "rerun.failed")
+@pytest.mark.quiet("rerun.metrics", "rerun.val_bpb.matched", "rerun.val_bpb.mismatch")
+def test_rerun_missing_inputs(record, tmp_path):
+    rec = _copy(record, tmp_path)
     for p in rec.glob("*.ptz"):
         p.unlink()
-    assert "rerun.artifact.missing" in _ids(rec)
+    assert set(_ids(rec)) == {"rerun.artifact.missing"}
+    (rec / "tokenizer.model").unlink()
+    (no_tokenizer,) = _ids(rec, artifact=record / "final_model_seed1.int8.ptz")["rerun.data.missing"]
+    assert "no tokenizer" in no_tokenizer.message
     (rec / "fineweb_val_000000.bin").unlink()
-    assert "rerun.data.missing" in _ids(rec, artifact=record / "final_model_seed1.int8.ptz")
-    (failed,) = _ids(rec, artifact=rec / "README.md", data=record)["rerun.failed"]
+    (no_shards,) = _ids(rec, artifact=record / "final_model_seed1.int8.ptz")["rerun.data.missing"]
+    assert "no fineweb_val_*.bin shards" in no_shards.message
+    (failed,) = _ids(rec, artifact=rec / "README.md", data=record, tokenizer=record / "tokenizer.model")["rerun.failed"]
     assert "README.md" in failed.message
+
+
+@pytest.mark.fires("rerun.val_bpb.mismatch", "rerun.metrics")
+@pytest.mark.quiet("rerun.failed")
+def test_verify_rerun_on_the_command_line(record, tmp_path):
+    rec = _copy(record, tmp_path)
+    sub = json.loads((rec / "submission.json").read_text())
+    sub["seed_results"]["2"]["val_bpb"] = round(sub["seed_results"]["2"]["val_bpb"] + 0.01, 8)
+    (rec / "submission.json").write_text(json.dumps(sub))
+    result = CliRunner().invoke(main, ["verify", str(rec), "--rerun", "--rerun-artifact",
+                                       str(rec / "final_model_seed2.int8.ptz"), "--json"])
+    assert result.exit_code == 1, result.output
+    (report,) = json.loads(result.stdout)["records"]
+    rerun_ids = sorted(f["id"] for f in report["findings"] if f["id"].startswith("rerun."))
+    assert rerun_ids == ["rerun.metrics", "rerun.val_bpb.mismatch", "rerun.val_loss.matched"]
 
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "records" / "track_non_record_16mb" / "2026-11-22_golfkit_reference_cpu"
 
 
 @pytest.mark.skipif(not list(EXAMPLE.glob("*.ptz")), reason="example record not present")
+@pytest.mark.fires("rerun.metrics", "rerun.val_bpb.matched", "rerun.val_loss.matched")
+@pytest.mark.quiet("rerun.val_bpb.mismatch", "rerun.val_loss.mismatch", "rerun.log.mismatch",
+                   "rerun.artifact.size_mismatch", "rerun.budget.over_cap", "rerun.failed")
 def test_rerun_reproduces_the_example_record():
     # one of its seeds keeps the test short; `golfkit verify --rerun` on the folder re-runs all three
     found = _ids(EXAMPLE, artifact=min(EXAMPLE.glob("*.ptz")))

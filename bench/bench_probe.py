@@ -1,0 +1,66 @@
+"""Benchmark: how long `golfkit probe` takes, and how soon its sandbox stops an endless loop (not a test).
+
+Two figures the tests used to assert as limits, measured here instead: the time to probe the reference
+trainer (templates/train_gpt.py, every probe, the sweep on), and the wall time at which the sandbox stops
+`while True: pass` given --timeout seconds (the overshoot past the limit). The tests check what the probe
+finds and that the loop is stopped as a timeout, never how long either takes.
+
+    python bench/bench_probe.py [--timeout 6] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def probe_script(source: str, **options):
+    from golfkit.probe.run import ProbeOptions, probe_record
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "rec"
+        folder.mkdir()
+        (folder / "train_gpt.py").write_text(source, encoding="utf-8")
+        start = time.perf_counter()
+        report = probe_record(folder, ProbeOptions(**options))
+        return report, time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--timeout", type=float, default=6.0, help="the sandbox's wall-time limit for the loop")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    trainer, trainer_wall = probe_script((ROOT / "templates" / "train_gpt.py").read_text(encoding="utf-8"),
+                                         timeout_s=120)
+    loop, loop_wall = probe_script("while True:\n    pass\n", timeout_s=args.timeout, sweep=False)
+    figures = {
+        "reference_trainer": {"probe_seconds": round(trainer.seconds, 2), "wall_seconds": round(trainer_wall, 2),
+                              "findings": [f.id for f in trainer.findings],
+                              "evaluators": {e.name: round(e.seconds, 2) for e in trainer.evaluators}},
+        "endless_loop": {"timeout_s": args.timeout, "status": loop.sandbox["status"],
+                         "stopped_after_seconds": loop.sandbox["seconds"],
+                         "overshoot_seconds": round(loop.sandbox["seconds"] - args.timeout, 3),
+                         "wall_seconds": round(loop_wall, 2)},
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return 0
+    ref, endless = figures["reference_trainer"], figures["endless_loop"]
+    print(f"reference trainer: probed in {ref['probe_seconds']:.1f} s ({ref['wall_seconds']:.1f} s wall), "
+          f"{len(ref['findings'])} findings; per evaluator: "
+          + ", ".join(f"{name} {sec:.1f} s" for name, sec in ref["evaluators"].items()))
+    print(f"endless loop, --timeout {args.timeout:g}: stopped as {endless['status']} after "
+          f"{endless['stopped_after_seconds']:.2f} s ({endless['overshoot_seconds']:+.2f} s past the limit)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -66,4 +66,3 @@ def test_trainer_runs_the_same_written_minified_and_wrapped(tmp_path):
     assert metric_lines(runs["wrapped"]) == written
     # The trainer reads its own bytes for "Code size": the wrapper's size, not the readable source's.
     assert f"Code size: {len(wrapped.output)} bytes" in runs["wrapped"]
-    assert len(wrapped.output) <= 0.72 * wrapped.records_recipe_bytes

@@ -104,6 +104,13 @@ def init_distributed(device: str | None = None) -> Dist:
     return Dist(rank, world, dev)
 
 
+def finish_distributed() -> None:
+    """Leave the process group this process joined, if any. A gloo group left to the interpreter's exit
+    can abort the process ("terminate called without an active exception") after the work is done."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 def model_nll(model: GPT, device: torch.device, compile: bool = False) -> NllFn:
     """Per-target loss of golfkit's own model: only the scored suffix reaches the head and the loss.
 

@@ -30,7 +30,13 @@ import torch
 import torch.nn.functional as F
 
 from golfkit.errors import GolfkitError
-from golfkit.eval.evaluate import DEFAULT_BATCH_TOKENS, EvalResult, NllFn, init_distributed
+from golfkit.eval.evaluate import (
+    DEFAULT_BATCH_TOKENS,
+    EvalResult,
+    NllFn,
+    finish_distributed,
+    init_distributed,
+)
 from golfkit.eval.run import DEFAULT_STRIDE, MODES, EvalReport, eval_stream
 
 ENTRY = "golfkit_load"
@@ -131,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     except GolfkitError as exc:
         print(exc, file=sys.stderr)
         return 2
+    finally:
+        finish_distributed()
     sys.stdout.write("\n" + json.dumps(report) + "\n")
     return 0
 

@@ -1,7 +1,7 @@
 """Errors that reach a person: bad input they can fix. The CLI prints them and exits 2.
 
 The exit statuses of every golfkit command, written once: 0 fine, 1 findings of severity error
-(`golfkit.report.exit_code`), 2 bad input or usage (`exit_bad_input`).
+(`golfkit.report.exit_code`), 2 bad input or usage (`exit_bad_input`, `report_bad_input`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ class GolfkitError(Exception):
     """Bad input or usage. The message says what is wrong, where, and what to do."""
 
 
-def exit_bad_input(exc: GolfkitError) -> NoReturn:
-    """Print `exc` as one line on stderr (`golfkit: error: ...`, no traceback) and exit 2."""
+def report_bad_input(exc: GolfkitError) -> int:
+    """Print `exc` as one line on stderr (`golfkit: error: ...`, no traceback); the status to exit with."""
     print(f"golfkit: error: {exc}", file=sys.stderr, flush=True)
-    raise SystemExit(EXIT_BAD_INPUT)
+    return EXIT_BAD_INPUT
+
+
+def exit_bad_input(exc: GolfkitError) -> NoReturn:
+    """Print `exc` as one line on stderr and exit 2."""
+    raise SystemExit(report_bad_input(exc))

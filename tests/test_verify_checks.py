@@ -55,20 +55,16 @@ def test_clean_record_passes(tmp_path):
     assert {"claim.val_bpb.matched", "claim.val_loss.matched"} <= {f.id for f in report.findings}
 
 
-@pytest.mark.fires("claim.val_bpb.not_in_logs")
-@pytest.mark.quiet("claim.val_bpb.matched")
-def test_claim_off_in_last_digit(tmp_path):
+@pytest.mark.parametrize("unit", [
+    pytest.param("val_bpb", marks=[pytest.mark.fires("claim.val_bpb.not_in_logs"),
+                                   pytest.mark.quiet("claim.val_bpb.matched")]),
+    pytest.param("val_loss", marks=[pytest.mark.fires("claim.val_loss.not_in_logs"),
+                                    pytest.mark.quiet("claim.val_loss.matched")]),
+])
+def test_claim_off_in_last_digit(tmp_path, unit):
     sub = submission()
-    sub["val_bpb"] = float(f"{sub['val_bpb'] + 1e-8:.8f}")
-    assert problems(write_record(tmp_path, sub=sub)) == {"claim.val_bpb.not_in_logs"}
-
-
-@pytest.mark.fires("claim.val_loss.not_in_logs")
-@pytest.mark.quiet("claim.val_loss.matched")
-def test_val_loss_claim_off_in_last_digit(tmp_path):
-    sub = submission()
-    sub["val_loss"] = float(f"{sub['val_loss'] + 1e-8:.8f}")
-    assert problems(write_record(tmp_path, sub=sub)) == {"claim.val_loss.not_in_logs"}
+    sub[unit] = float(f"{sub[unit] + 1e-8:.8f}")
+    assert problems(write_record(tmp_path, sub=sub)) == {f"claim.{unit}.not_in_logs"}
 
 
 @pytest.mark.fires("claim.seed_val_loss.not_in_log")

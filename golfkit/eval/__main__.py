@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from golfkit.errors import EXIT_BAD_INPUT, EXIT_OK, GolfkitError
+from golfkit.errors import EXIT_OK, GolfkitError, report_bad_input
 from golfkit.eval.cli import eval_command
 from golfkit.eval.evaluate import finish_distributed
 
@@ -15,8 +15,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         result = eval_command.main(argv, standalone_mode=False)
     except GolfkitError as exc:
-        print(f"golfkit: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return report_bad_input(exc)
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

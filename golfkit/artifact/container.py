@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import struct
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from golfkit.artifact import ans, codecs
 from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT, compress, decompress
 from golfkit.errors import GolfkitError
 from golfkit.files import read_bytes
+from golfkit.writes import refuse_existing, write_file
 
 MAGIC = b"GOLFKIT"
 VERSION = 1
@@ -301,18 +301,10 @@ def _check_shapes(rec: TensorRecord, where: str) -> None:
 
 
 def write_artifact(path: str | Path, artifact: Artifact, codec: str = "zstd", force: bool = False) -> int:
-    """Compress and write atomically; refuse to replace an existing file unless `force`. Returns bytes."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise GolfkitError(f"{path}: already exists; pass --force to overwrite")
-    blob = compress(encode_container(artifact), codec)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_bytes(blob)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return len(blob)
+    """Compress and write atomically (golfkit.writes); refuse to replace an existing file unless `force`.
+    Returns the bytes written."""
+    refuse_existing(path, force)
+    return write_file(path, compress(encode_container(artifact), codec), force=force)
 
 
 def read_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT) -> Artifact:

@@ -87,9 +87,10 @@ def new(folder: Path, logs: tuple[Path, ...], code: tuple[Path, ...], artifacts:
 @click.argument("folder", type=click.Path(path_type=Path))
 @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="PNG to write (default: FOLDER/curves.png).")
-def plot(folder: Path, out: Path | None) -> None:
+@click.option("--force", is_flag=True, help="Overwrite an existing PNG.")
+def plot(folder: Path, out: Path | None, force: bool) -> None:
     """Draw the training and validation curves of every log in the record FOLDER, and the final
     val_bpb of each seed with their mean, into a PNG. Needs the plot extra (matplotlib)."""
     from golfkit.author.plot import plot_record
 
-    click.echo(f"wrote {plot_record(folder, out)}")
+    click.echo(f"wrote {plot_record(folder, out, force)}")

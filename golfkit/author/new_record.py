@@ -35,6 +35,7 @@ from golfkit.facts import (
 from golfkit.schema import schema_errors
 from golfkit.verify.evidence import LogEvidence, Metric, Number, RunEvidence
 from golfkit.verify.logparse import parse_log_file
+from golfkit.writes import signals_interrupt, write_file
 
 SEPARATOR = "=" * 100
 GPU_ROW = re.compile(r"^\|\s+\d+\s+(NVIDIA[^|]*?)\s{2,}(?:On|Off)\s+\|")
@@ -261,19 +262,23 @@ def _match_artifacts(runs: list[SeedRun], artifacts: list[Path], bytes_code: int
 def _write_record(folder: Path, sources: list[Path], runs: list[SeedRun], submission: dict[str, Any],
                   with_plot: bool) -> list[str]:
     """Fill a staging folder beside `folder`, then rename it into place; on any failure nothing is left.
-    Returns the notes for the person."""
+    Returns the notes for the person.
+
+    SIGTERM, SIGINT and SIGHUP remove the staging folder before the process ends (golfkit.writes);
+    one left by a SIGKILL is removed by the next `golfkit new` of the same folder."""
     staging = folder.parent / f".{folder.name}.golfkit-new"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    try:
-        notes = _fill_folder(staging, folder, sources, runs, submission, with_plot)
-        if folder.exists():
-            raise GolfkitError(f"{folder} appeared while it was being written: nothing was changed")
-        os.rename(staging, folder)
-    finally:
-        if staging.exists():
+    with signals_interrupt():
+        if staging.is_dir() and not staging.is_symlink():
             shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        try:
+            notes = _fill_folder(staging, folder, sources, runs, submission, with_plot)
+            if folder.exists():
+                raise GolfkitError(f"{folder} appeared while it was being written: nothing was changed")
+            os.rename(staging, folder)
+        finally:
+            if staging.is_dir() and not staging.is_symlink():
+                shutil.rmtree(staging)
     return notes
 
 
@@ -284,10 +289,10 @@ def _fill_folder(staging: Path, folder: Path, sources: list[Path], runs: list[Se
         shutil.copyfile(src, staging / src.name)
     for run in runs:
         shutil.copyfile(run.log.path, staging / run.log_name)
-    (staging / "submission.json").write_text(dump_json(submission) + "\n", encoding="utf-8")
+    write_file(staging / "submission.json", dump_json(submission) + "\n")
     has_plot, notes = _draw_curves(staging, runs, submission["name"], with_plot)
     readme = render_readme(submission, runs, folder, staging, has_plot)
-    (staging / "README.md").write_text(readme, encoding="utf-8")
+    write_file(staging / "README.md", readme)
     return notes
 
 

@@ -6,12 +6,14 @@ Drawing takes plain lists of points (`RunCurves`), so it does not care where the
 
 from __future__ import annotations
 
+import io
 import statistics
 from pathlib import Path
 
 from golfkit.author.curves import RunCurves, record_curves
 from golfkit.errors import GolfkitError
 from golfkit.verify.record import read_record
+from golfkit.writes import refuse_existing, write_file
 
 CURVES_FILE = "curves.png"
 PLOT_EXTRA_HINT = "install the plot extra: pip install 'golfkit[plot]' (it adds matplotlib)"
@@ -26,9 +28,10 @@ def matplotlib_available() -> bool:
     return True
 
 
-def draw(runs: list[RunCurves], out: Path, title: str) -> Path:
+def draw(runs: list[RunCurves], out: Path, title: str, force: bool = False) -> Path:
     """Draws training loss and validation bpb against step for every run, and the final val_bpb
-    of each run with their mean, into the PNG `out`. Returns `out`."""
+    of each run with their mean, into the PNG `out` (an existing `out` only with `force`). Returns `out`."""
+    refuse_existing(out, force)
     if not runs:
         raise GolfkitError(f"nothing to plot for {title}: no run has step or final metric lines")
     try:
@@ -76,17 +79,22 @@ def draw(runs: list[RunCurves], out: Path, title: str) -> Path:
                       transform=ax_final.transAxes)
     ax_final.grid(alpha=0.3)
     fig.suptitle(title)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100, metadata={"Software": None})
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_file(out, png.getvalue(), force=force)
     return out
 
 
-def plot_record(folder: Path, out: Path | None = None) -> Path:
-    """Draws the curves of every log in the record `folder` into `out` (default: folder/curves.png)."""
+def plot_record(folder: Path, out: Path | None = None, force: bool = False) -> Path:
+    """Draws the curves of every log in the record `folder` into `out` (default: folder/curves.png);
+    an existing `out` is replaced only with `force`."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GolfkitError(f"{folder}: not a folder; give a record folder (the one holding the logs)")
+    out = out or folder / CURVES_FILE
+    refuse_existing(out, force)
     evidence = read_record(folder)
     runs = record_curves(evidence.distinct_logs())
-    return draw(runs, out or folder / CURVES_FILE, title=folder.name)
+    return draw(runs, out, title=folder.name, force=force)

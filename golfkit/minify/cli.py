@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from golfkit.errors import EXIT_FINDINGS, GolfkitError
 from golfkit.files import read_source
 from golfkit.findings import Severity
 from golfkit.minify.wrap import ALL_CODECS, STDLIB_CODECS
+from golfkit.writes import refuse_existing, write_file
 
 _MAX_OUTPUT = 64 << 20
 
@@ -42,29 +44,33 @@ def _codecs(value: str) -> tuple[str, ...]:
 @click.option("--original", type=click.Path(path_type=Path),
               help="With --check: the readable source whose definitions and imports SCRIPT must match.")
 @click.option("--json", "as_json", is_flag=True, help="Print the measurements as JSON.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 def minify(script: Path, out: Path | None, wrap: str, codec_list: str, check: bool, original: Path | None,
-           as_json: bool) -> None:
+           as_json: bool, force: bool) -> None:
     """Minify SCRIPT, wrap it in the smallest self-extracting file, and prove it is the same program."""
     if check:
         _check(script, original, as_json)
         return
     from golfkit.minify.packer import pack
 
-    packed = pack(read_source(script), str(script), wrap, _codecs(codec_list), _MAX_OUTPUT)
     target = out or script.with_suffix(".min.py")
-    if target.resolve() == script.resolve():
-        raise GolfkitError(f"{target}: refusing to overwrite the input; give another -o path")
+    _check_target(target, script, force)  # before the work: a refusal costs nothing
+    packed = pack(read_source(script), str(script), wrap, _codecs(codec_list), _MAX_OUTPUT)
     if packed.ok:
-        try:
-            target.write_bytes(packed.output)
-        except OSError as exc:
-            raise GolfkitError(f"{target}: cannot write ({exc.strerror})") from None
+        write_file(target, packed.output, force=force)
     if as_json:
         click.echo(json.dumps(packed.to_json() | {"output": str(target) if packed.ok else None}, indent=2))
     else:
         _print_table(packed, target)
     if not packed.ok:
         sys.exit(EXIT_FINDINGS)
+
+
+def _check_target(target: Path, source: Path, force: bool) -> None:
+    """Refuse to write over the input (even with --force) or over an existing file without --force."""
+    if os.path.lexists(source) and os.path.lexists(target) and os.path.samefile(target, source):
+        raise GolfkitError(f"{target}: refusing to overwrite the input; give another -o path")
+    refuse_existing(target, force)
 
 
 def _print_table(packed, target: Path) -> None:
@@ -116,18 +122,18 @@ def _check(path: Path, original: Path | None, as_json: bool) -> None:
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path), help="Write the decoded source here.")
 @click.option("--max-output", type=click.IntRange(min=1), default=_MAX_OUTPUT, show_default=True,
               help="Refuse payloads that decompress to more bytes than this.")
-def unwrap(file: Path, out: Path | None, max_output: int) -> None:
+@click.option("--force", is_flag=True, help="With -o: overwrite an existing file.")
+def unwrap(file: Path, out: Path | None, max_output: int, force: bool) -> None:
     """Print the decoded source of a self-extracting wrapper, without running it."""
     from golfkit.wrappers import unwrap_source
 
+    if out:
+        _check_target(out, file, force)
     unwrapped = unwrap_source(read_source(file), max_output)
     if unwrapped is None:
         raise GolfkitError(f"{file}: not a self-extracting wrapper (it runs as written); read it directly")
     click.echo(f"# golfkit unwrap: {file}: {' > '.join(unwrapped.layers)}", err=True)
     if out:
-        try:
-            out.write_text(unwrapped.source, encoding="utf-8")
-        except OSError as exc:
-            raise GolfkitError(f"{out}: cannot write ({exc.strerror})") from None
+        write_file(out, unwrapped.source, force=force)
     else:
         click.echo(unwrapped.source, nl=False)

@@ -6,7 +6,6 @@ have been compared with what was meant to be stored, and only if the total fits 
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from golfkit.packing.loader import emit_loader
 from golfkit.packing.part_codecs import CodecSpec, assign_codings, outer_codec, parse_codec
 from golfkit.packing.policy import MIN_NUMEL, Assignment, Rule, assign
 from golfkit.packing.schemes import quantize
+from golfkit.writes import write_file
 
 
 @dataclass
@@ -153,21 +153,8 @@ def account_code(built: Built, code: str | Path | None, minified: bool = False, 
 
 
 def write_atomic(path: str | Path, blob: bytes, force: bool) -> None:
-    """Write `blob` to `path` via a temporary file and a rename; never clobber without `force`."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise GolfkitError(f"{path}: already exists; pass --force to overwrite")
-    if not path.parent.is_dir():
-        raise GolfkitError(f"{path.parent}: no such directory for the artifact")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write `blob` to `path` whole or not at all (golfkit.writes); never clobber without `force`."""
+    write_file(path, blob, force=force)
 
 
 def check_cap(b: Budget) -> None:

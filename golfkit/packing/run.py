@@ -19,6 +19,7 @@ from golfkit.packing.checkpoint import load_checkpoint
 from golfkit.packing.part_codecs import parse_codec
 from golfkit.packing.pipeline import Built, account_code, build_in_memory, check_cap, write_atomic
 from golfkit.packing.policy import MIN_NUMEL, Rule, assign, load_rules_toml, parse_rule
+from golfkit.writes import refuse_existing
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ def check_destination(options: BuildOptions) -> None:
     output, looking = options.output, options.explain or options.dry_run
     if not (looking or options.emit_loader or output):
         raise GolfkitError("say where to write the artifact: -o ARTIFACT (or use --dry-run / --explain)")
-    if output and Path(output).exists() and not options.force and not looking:
-        raise GolfkitError(f"{output}: already exists; pass --force to overwrite")
+    if output and not looking:
+        refuse_existing(output, options.force)
 
 
 def read_meta(meta_file: str | Path | None) -> dict:

@@ -8,13 +8,21 @@ import io
 import json
 import lzma
 import os
+import shutil
+import socket
+import stat
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from hostile import assert_contained, run_capped
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from verify_records import write_record
 
+from golfkit.cli import main
 from golfkit.errors import GolfkitError
+from golfkit.verify import api
 from golfkit.verify.api import verify_paths
 from golfkit.verify.checks import CHECKS
 from golfkit.verify.logparse import parse_log_bytes, parse_log_text
@@ -264,3 +272,151 @@ def test_normaliser_never_crashes(value):
         normalise(load_submission_bytes(data, "submission.json"), "submission.json")
     except GolfkitError:
         pass
+
+
+# ---------------------------------------------------------------------------------------------- regular files only
+
+
+@pytest.mark.fires("files.not_regular")
+@pytest.mark.quiet("files.symlink.inside", "files.symlink.outside")
+def test_a_socket_among_the_files_is_a_finding_and_never_opened(tmp_path):
+    folder = write_record(tmp_path)
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(folder / "train_seed7.log"))
+        (report,) = verify_paths([folder])
+    (finding,) = [f for f in report.findings if f.id == "files.not_regular"]
+    assert finding.file == "train_seed7.log" and "socket" in finding.message and report.verdict == "fail"
+    assert all(log["path"] != "train_seed7.log" for log in report.measured["logs"])
+
+
+@pytest.mark.fires("files.not_regular")
+def test_a_device_node_is_a_finding_and_never_opened(tmp_path):
+    folder = write_record(tmp_path)
+    try:
+        os.mknod(folder / "zero.log", 0o644 | stat.S_IFCHR, os.makedev(1, 5))  # /dev/zero's numbers
+    except PermissionError:
+        pytest.skip("mknod needs root (CI runs as root)")
+    (report,) = verify_paths([folder])
+    (finding,) = [f for f in report.findings if f.id == "files.not_regular"]
+    assert finding.file == "zero.log" and "character device" in finding.message
+
+
+@pytest.mark.quiet("files.not_regular", "files.symlink.inside")
+def test_regular_files_only_stays_quiet_on_a_clean_record(tmp_path):
+    (report,) = verify_paths([write_record(tmp_path)])
+    assert report.verdict == "pass"
+
+
+def test_fifos_in_a_record_never_hang_verify(tmp_path):
+    # In a child with a time limit: were a FIFO opened for reading, verify would wait for a writer forever.
+    folder = write_record(tmp_path)
+    (folder / "logs").mkdir()
+    for name in ("train_seed7.log", "notes.txt", "logs/train.txt", "helper.py"):
+        os.mkfifo(folder / name)
+    run = run_capped(["verify", "--json", str(folder)], timeout_s=60)
+    assert_contained(run, codes=(1,))
+    (record,) = json.loads(run.stdout)["records"]
+    flagged = {f["file"]: f["message"] for f in record["findings"] if f["id"] == "files.not_regular"}
+    assert set(flagged) == {"train_seed7.log", "notes.txt", "logs/train.txt", "helper.py"}
+    assert all("FIFO" in message for message in flagged.values())
+
+
+@pytest.mark.fires("files.symlink.inside")
+@pytest.mark.quiet("files.symlink.outside", "log.copy")
+def test_a_symlink_inside_the_folder_is_reported_and_not_followed(tmp_path):
+    folder = write_record(tmp_path)
+    (folder / "again_seed42.log").symlink_to("train_seed42.log")
+    (folder / "logs").symlink_to(".", target_is_directory=True)
+    (folder / "gone.log").symlink_to("never-there.log")
+    (folder / "pipe").symlink_to("fifo")
+    os.mkfifo(folder / "fifo")
+    (report,) = verify_paths([folder])
+    inside = {f.file: f.evidence["target"] for f in report.findings if f.id == "files.symlink.inside"}
+    assert inside == {"again_seed42.log": "train_seed42.log", "logs": ".", "gone.log": "never-there.log",
+                      "pipe": "fifo"}
+    assert [f.file for f in report.findings if f.id == "files.not_regular"] == ["fifo"]
+    assert sorted(log["path"] for log in report.measured["logs"]) == [
+        "train_seed1337.log", "train_seed2025.log", "train_seed42.log"]
+
+
+@pytest.mark.fires("files.symlink.outside")
+@pytest.mark.quiet("files.symlink.inside")
+def test_a_symlink_out_of_the_folder_is_reported_once(tmp_path):
+    folder = write_record(tmp_path / "r")
+    (folder / "zero.log").symlink_to("/dev/zero")
+    (folder / "up").symlink_to(tmp_path, target_is_directory=True)
+    (report,) = verify_paths([folder])
+    assert sorted(f.file for f in report.findings if f.id.startswith("files.symlink")) == ["up", "zero.log"]
+
+
+# ---------------------------------------------------------------------------------------------- one record fails
+
+
+def three_records(tmp_path):
+    """Three clean records side by side in one track folder (a, b, c)."""
+    first = write_record(tmp_path)
+    track = first.parent
+    for name in ("a", "b", "c"):
+        shutil.copytree(first, track / name)
+    shutil.rmtree(first)
+    return track
+
+
+@pytest.mark.fires("verify.record.failed")
+@pytest.mark.parametrize("failure", [RuntimeError("boom"), MemoryError(), RecursionError("too deep"),
+                                     ValueError("Exceeds the limit (4300 digits) " + "9" * 5000),
+                                     GolfkitError("b: cannot open record folder (Permission denied)")])
+def test_one_record_that_raises_does_not_stop_the_others(tmp_path, monkeypatch, failure):
+    track = three_records(tmp_path)
+    real = api.read_record
+
+    def read(folder):
+        if folder.name == "b":
+            raise failure
+        return real(folder)
+
+    monkeypatch.setattr(api, "read_record", read)
+    reports = verify_paths([track])
+    assert [(Path(r.path).name, r.verdict) for r in reports] == [("a", "pass"), ("b", "fail"), ("c", "pass")]
+    (finding,) = reports[1].findings
+    assert finding.id == "verify.record.failed" and str(track / "b") in finding.message
+    assert finding.evidence["exception"] == type(failure).__name__
+    assert len(finding.message) < 600 and "the other records were verified" in finding.message
+    if not isinstance(failure, GolfkitError):
+        assert type(failure).__name__ in finding.message and "golfkit bug" in finding.message
+
+
+@pytest.mark.fires("verify.record.failed")
+def test_a_check_that_raises_fails_its_record_only(tmp_path, monkeypatch):
+    track = three_records(tmp_path)
+    real = api.run_checks
+
+    def checks(evidence):
+        if evidence.root.name == "c":
+            raise KeyError("seed")
+        return real(evidence)
+
+    monkeypatch.setattr(api, "run_checks", checks)
+    result = CliRunner().invoke(main, ["verify", "--json", str(track)])
+    assert result.exit_code == 1, result.output
+    records = json.loads(result.output)["records"]
+    assert [r["verdict"] for r in records] == ["pass", "pass", "fail"]
+    assert records[2]["findings"][0]["message"].startswith(f"{track / 'c'}: verify stopped on this record (KeyError")
+
+
+@pytest.mark.fires("check.failed")
+@pytest.mark.quiet("verify.record.failed")
+def test_an_extra_check_that_raises_keeps_the_built_in_findings(tmp_path):
+    def exploding(evidence):
+        raise ZeroDivisionError("division by zero")
+
+    (report,) = verify_paths([write_record(tmp_path)], extra_checks=[exploding])
+    failed = [f for f in report.findings if f.id == "check.failed"]
+    assert len(failed) == 1 and "exploding stopped (ZeroDivisionError" in failed[0].message
+    assert any(f.id == "claim.val_bpb.matched" for f in report.findings)
+
+
+@pytest.mark.quiet("verify.record.failed")
+def test_records_that_read_fine_get_no_failure_finding(tmp_path):
+    reports = verify_paths([three_records(tmp_path)])
+    assert [r.verdict for r in reports] == ["pass", "pass", "pass"]

@@ -1,22 +1,32 @@
-"""GitHub Actions workflow commands: one `::error`/`::warning`/`::notice` annotation per finding."""
+"""GitHub Actions workflow commands: notices first (`::warning title=golfkit::`), then one
+`::error`/`::warning`/`::notice` annotation per finding.
+
+Every value goes through `_escape`: the runner's own percent-encoding of `%`, `\\r` and `\\n` (and of
+`:` and `,` in properties), so that no value can end the command or start another; other control
+characters (ANSI escapes, bidi overrides) are shown as visible escapes.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from golfkit.findings import Severity
-from golfkit.report import RecordReport
+from golfkit.report import RecordReport, notices, visible
 
 COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
+_LINE_BREAKS = re.compile(r"([\r\n]+)")
 
 
-def _escape(text: str, prop: bool = False) -> str:
+def _escape(text: object, prop: bool = False) -> str:
+    # \r and \n stay the runner's %0D/%0A (a multi-line message); every other control is made visible
+    text = "".join(part if _LINE_BREAKS.fullmatch(part) else visible(part) for part in _LINE_BREAKS.split(str(text)))
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
 def render(reports: list[RecordReport]) -> str:
-    lines = []
+    lines = [f"::warning title=golfkit::{_escape(notice)}" for notice in notices(reports)]
     for report in reports:
         for finding in report.findings:
             if finding.severity == Severity.INFO:

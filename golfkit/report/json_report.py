@@ -1,4 +1,10 @@
-"""`{"records": [{"path", "verdict", "findings": [...], "claims": {...}, "measured": {...}}]}`."""
+"""`{"notices": [...], "records": [{"path", "verdict", "findings": [...], "claims": {...}, "measured": {...},
+"notices": [...]}]}`.
+
+Strings stay exact: JSON's own escaping (control characters as `\\u001b`, non-ASCII as `\\uXXXX`) is
+all a consumer needs. The top-level `notices` is the union of the records' notices (each once, in
+order), always present; each record also carries its own `notices`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from golfkit.report import RecordReport
+from golfkit.report import RecordReport, notices
 
 
 def _plain(value: Any) -> Any:
@@ -24,4 +30,5 @@ def _plain(value: Any) -> Any:
 
 
 def render(reports: list[RecordReport]) -> str:
-    return json.dumps({"records": [_plain(r.to_json()) for r in reports]}, indent=2, default=str) + "\n"
+    document = {"notices": notices(reports), "records": [_plain(r.to_json()) for r in reports]}
+    return json.dumps(document, indent=2, default=str) + "\n"

@@ -1,30 +1,60 @@
-"""A Markdown step summary: a table of verdicts, then each record's errors and warnings."""
+"""A Markdown step summary: notices, a table of verdicts, then each record's errors and warnings.
+
+What a record supplies is escaped in one of two ways (`_code` for names shown as code, `_text` for
+prose): neither can open HTML (`<h1>`, `<a href>`, `<img>`), a link or an image, start a heading,
+end a table cell or a code span, or start a line; control characters are shown as escapes first.
+"""
 
 from __future__ import annotations
 
+import re
+
 from golfkit.findings import Severity
-from golfkit.report import RecordReport
+from golfkit.report import RecordReport, notices, visible
 from golfkit.report.text import where
 
 ICON = {"pass": "✅ pass", "fail": "❌ fail"}
 
+# Every ASCII punctuation character may be backslash-escaped in CommonMark: escaping them all
+# leaves no emphasis, link, image, HTML, entity, heading, list, quote, table pipe or autolink scheme.
+_PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
+_BACKTICKS = re.compile(r"`+")
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+
+def _text(value: object) -> str:
+    """Prose from a record: controls shown as escapes, then every Markdown punctuation mark escaped."""
+    return _PUNCTUATION.sub(r"\\\1", visible(value))
+
+
+def _code(value: object, in_table: bool = False) -> str:
+    """A name from a record as a code span that its own backticks cannot close (the fence is longer
+    than any run of backticks inside); in a table cell its pipes are escaped (GFM splits cells first)."""
+    text = visible(value)
+    if not text:
+        return ""
+    fence = "`" * (1 + max((len(run) for run in _BACKTICKS.findall(text)), default=0))
+    if text[0] == "`" or text[-1] == "`" or (text[0] == " " and text[-1] == " " and text.strip()):
+        text = f" {text} "  # CommonMark strips one space from each side of such a span
+    if in_table:
+        text = text.replace("|", "\\|")
+    return f"{fence}{text}{fence}"
 
 
 def render(reports: list[RecordReport]) -> str:
-    out = ["## golfkit verify", "", "| record | verdict | errors | warnings | val_bpb (claimed) |", "|---|---|---|---|---|"]
+    out = []
+    for notice in notices(reports):
+        out += [f"> **Warning:** {_text(notice)}", ""]
+    out += ["## golfkit verify", "", "| record | verdict | errors | warnings | val_bpb (claimed) |", "|---|---|---|---|---|"]
     for r in reports:
-        bpb = r.claims.get("val_bpb", "")
-        out.append(f"| `{_cell(r.path)}` | {ICON[r.verdict]} | {r.count(Severity.ERROR)} | {r.count(Severity.WARNING)} "
-                   f"| {bpb} |")
+        bpb = _text(r.claims.get("val_bpb", ""))
+        out.append(f"| {_code(r.path, in_table=True)} | {ICON.get(r.verdict, _text(r.verdict))} "
+                   f"| {r.count(Severity.ERROR)} | {r.count(Severity.WARNING)} | {bpb} |")
     for r in reports:
         shown = [f for f in r.findings if f.severity != Severity.INFO]
         if not shown:
             continue
-        out += ["", f"### `{r.path}`", ""]
+        out += ["", f"### {_code(r.path)}", ""]
         for f in shown:
             place = where(f)
-            out.append(f"- **{f.severity.value}** `{f.id}`: {_cell(f.message)}" + (f" (`{place}`)" if place else ""))
+            out.append(f"- **{f.severity.value}** {_code(f.id)}: {_text(f.message)}" + (f" ({_code(place)})" if place else ""))
     return "\n".join(out) + "\n"

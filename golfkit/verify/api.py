@@ -32,7 +32,8 @@ def verify_paths(paths: Iterable[Path], against: Against = None,
 
     `against`: a record folder to compare statistics with, "auto" (the best record of the same
     track in the same repository), or None. Raises GolfkitError for a path that is missing or
-    holds no record folder.
+    holds no record folder. A record that cannot be read or checked (any exception) gets a
+    `verify.record.failed` finding; the other records are verified as usual.
     """
     extra = list(extra_checks)
     folders: list[Path] = []
@@ -44,10 +45,37 @@ def verify_paths(paths: Iterable[Path], against: Against = None,
     fixed = _read_against(Path(against)) if against not in (None, "auto") else None
     reports = []
     for folder in folders:
-        evidence = read_record(folder)
-        other = _auto_against(folder) if against == "auto" else fixed
-        reports.append(verify_record(evidence, other, extra))
+        try:
+            evidence = read_record(folder)
+            other = _auto_against(folder) if against == "auto" else fixed
+            reports.append(verify_record(evidence, other, extra))
+        except Exception as exc:  # noqa: BLE001 - one record's failure is that record's finding
+            reports.append(failed_record(folder, exc))
     return reports
+
+
+MAX_REASON_CHARS = 300
+
+
+def failed_record(folder: Path, exc: BaseException) -> RecordReport:
+    """The report of a record that verify could not read or check: one error finding saying why."""
+    if isinstance(exc, GolfkitError):
+        reason = _shortened(str(exc))
+        message = f"{folder}: could not be verified: {reason}; the other records were verified"
+    else:
+        reason = _shortened(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        message = (f"{folder}: verify stopped on this record ({reason}); the other records were verified. "
+                   "Check the folder's files; if they look sound, report this as a golfkit bug")
+    finding = error("verify.record.failed", message, evidence={"exception": type(exc).__name__})
+    return RecordReport.of(str(folder), [finding], {}, {})
+
+
+def _shortened(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """At most `limit` characters, cut at a space (an exception may quote a whole file)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0] or text[:limit]
+    return f"{cut} ... ({len(text) - len(cut)} more characters)"
 
 
 def verify_record(evidence: RecordEvidence, against: RecordEvidence | None = None,
@@ -60,10 +88,14 @@ def verify_record(evidence: RecordEvidence, against: RecordEvidence | None = Non
         findings += found
         measured["against"] = stats
     for check in extra_checks:
+        name = getattr(check, "__name__", "a check")
         try:
             findings += check(evidence)
         except GolfkitError as exc:
-            findings.append(error("check.failed", f"{getattr(check, '__name__', 'a check')} could not run: {exc}"))
+            findings.append(error("check.failed", f"{name} could not run: {exc}"))
+        except Exception as exc:  # noqa: BLE001 - the built-in checks' findings stand
+            findings.append(error("check.failed", f"{name} stopped ({type(exc).__name__}: "
+                                  f"{_shortened(str(exc))}); report this as a golfkit bug"))
     claims = evidence.submission.canonical if evidence.submission else {}
     return RecordReport.of(str(evidence.root), findings, claims, measured)
 
@@ -81,7 +113,7 @@ def _auto_against(folder: Path) -> RecordEvidence | None:
     if not is_track_folder(parent.name):
         return None
     for other in sorted(parent.iterdir()):
-        if other == folder.resolve() or not other.is_dir():
+        if other == folder.resolve() or other.is_symlink() or not other.is_dir():
             continue
         bpb = _claimed_bpb(other)
         if bpb is not None and (best is None or bpb < best[0]):
@@ -91,6 +123,8 @@ def _auto_against(folder: Path) -> RecordEvidence | None:
 
 def _claimed_bpb(folder: Path) -> Decimal | None:
     for candidate in sorted(folder.glob("submission*.json")):
+        if candidate.is_symlink():
+            continue  # verify follows no symlink
         try:
             data = read_bytes(candidate, MAX_SUBMISSION_BYTES, "a submission JSON", candidate.name)
             sub = normalise(load_submission_bytes(data, candidate.name), candidate.name)

@@ -1,13 +1,15 @@
 """Read a record folder once into `RecordEvidence`; find record folders under a path.
 
-Reading is bounded (file count, depth, bytes per file), follows no symlink out of the folder,
-and records every per-file problem as a `ReadProblem` instead of raising; the checks report them.
+Reading is bounded (file count, depth, bytes per file), reads regular files only (a symlink, FIFO,
+socket or device is listed from `lstat` and never opened or followed), and records every per-file
+problem as a `ReadProblem` instead of raising; the checks report them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 
 from golfkit.errors import GolfkitError
@@ -68,7 +70,7 @@ def read_record(root: Path) -> RecordEvidence:
     root = Path(root)
     problems: list[ReadProblem] = []
     entries = _list_files(root, problems)
-    files = [FileEntry(rel, path.stat().st_size) for rel, path in entries]
+    files = [FileEntry(rel, path.lstat().st_size) for rel, path in entries]
     top = {rel: path for rel, path in entries if "/" not in rel}
 
     submission, submission_problem = _read_submission(root, top)
@@ -96,6 +98,8 @@ def read_record(root: Path) -> RecordEvidence:
 
 
 def _list_files(root: Path, problems: list[ReadProblem]) -> list[tuple[str, Path]]:
+    """The record's regular files (relative name, path), from `lstat` alone: a symlink (to anywhere),
+    a FIFO, a socket or a device is recorded as a ReadProblem and never opened or followed."""
     try:
         root_real = root.resolve(strict=True)
     except OSError as exc:
@@ -105,21 +109,48 @@ def _list_files(root: Path, problems: list[ReadProblem]) -> list[tuple[str, Path
         here = Path(current)
         depth = len(here.relative_to(root).parts)
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and depth < MAX_DEPTH)
-        for name in sorted(names) + [d for d in dirs if (here / d).is_symlink()]:
+        linked_dirs = [d for d in dirs if (here / d).is_symlink()]  # listed as folders, never walked
+        for name in sorted(names) + linked_dirs:
             path = here / name
             rel = path.relative_to(root).as_posix()
-            if path.is_symlink():
-                target = Path(os.path.realpath(path))
-                if not target.is_relative_to(root_real):
-                    problems.append(ReadProblem("symlink_outside", rel, str(target)))
-                    continue
-            if not path.is_file():
+            try:
+                mode = os.lstat(path).st_mode
+            except OSError:
+                continue  # gone since the listing
+            if stat.S_ISLNK(mode):
+                problems.append(_symlink_problem(path, rel, root_real))
+                continue
+            if stat.S_ISDIR(mode):
+                continue
+            if not stat.S_ISREG(mode):
+                problems.append(ReadProblem("not_regular", rel, _special_kind(mode)))
                 continue
             if len(found) >= MAX_FILES:
                 problems.append(ReadProblem("too_many_files", rel, limit=MAX_FILES))
                 return found
             found.append((rel, path))
     return found
+
+
+def _symlink_problem(path: Path, rel: str, root_real: Path) -> ReadProblem:
+    """A symlink is never followed: `symlink_outside` when it leads out of the folder, else
+    `symlink_inside` (detail: its target relative to the folder, or where it points when missing)."""
+    target = Path(os.path.realpath(path))
+    if not target.is_relative_to(root_real):
+        return ReadProblem("symlink_outside", rel, str(target))
+    return ReadProblem("symlink_inside", rel, target.relative_to(root_real).as_posix() or ".")
+
+
+def _special_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "special file"
 
 
 def _read_submission(root: Path, top: dict[str, Path]) -> tuple[Submission | None, ReadProblem | None]:

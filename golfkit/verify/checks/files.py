@@ -13,6 +13,14 @@ def _read_problem(problem: ReadProblem) -> Finding | None:
     if problem.kind == "symlink_outside":
         return error("files.symlink.outside", f"{where} is a symlink to {problem.detail}, outside the record "
                      "folder; ship the file itself", file=where, evidence={"target": problem.detail})
+    if problem.kind == "symlink_inside":
+        return warning("files.symlink.inside", f"{where} is a symlink to {problem.detail}; golfkit follows no "
+                       "symlink, so it was not read: ship the file itself under this name", file=where,
+                       evidence={"target": problem.detail})
+    if problem.kind == "not_regular":
+        return error("files.not_regular", f"{where} is a {problem.detail}, not a regular file; it was not opened: "
+                     "a record folder holds regular files only, remove it", file=where,
+                     evidence={"kind": problem.detail})
     if problem.kind == "too_many_files":
         return error("files.too_many", f"more than {problem.limit} files; a record folder holds a handful: remove "
                      "checkpoints, caches and data", file=where)

@@ -117,7 +117,8 @@ def error_ids(result) -> set[str]:
 
 
 @pytest.mark.quiet("pr.shape.outside_records", "pr.shape.modifies_existing", "pr.shape.multiple_folders",
-                   "pr.shape.bad_folder_name", "pr.shape.not_a_file", "pr.shape.no_record", "pr.shape.too_large")
+                   "pr.shape.bad_folder_name", "pr.shape.not_a_file", "pr.shape.no_record", "pr.shape.too_large",
+                   "pr.shape.gitattributes", "pr.shape.file_too_large", "pr.shape.unsafe_path")
 def test_a_good_pull_request_passes(repo: Path, made_record: Path, tmp_path: Path, monkeypatch):
     add_record(repo, made_record)
     commit(repo)

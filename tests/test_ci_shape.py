@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from golfkit.ci import git
-from golfkit.ci.shape import check_shape, record_folder
+from golfkit.ci.shape import check_shape, record_folder, screen_tree
 from golfkit.errors import GolfkitError
 from golfkit.facts import folder_name_problem
 
@@ -58,7 +58,7 @@ def ids(shape) -> list[str]:
 
 
 @pytest.mark.quiet("pr.shape.outside_records", "pr.shape.modifies_existing", "pr.shape.multiple_folders",
-                   "pr.shape.bad_folder_name", "pr.shape.not_a_file", "pr.shape.no_record")
+                   "pr.shape.bad_folder_name", "pr.shape.not_a_file", "pr.shape.no_record", "pr.shape.gitattributes")
 def test_one_new_folder_has_the_right_shape(repo: Path):
     commit_files(repo, {f"{NEW}/README.md": "r\n", f"{NEW}/sub/train_seed1.log": "l\n"}, "pr")
     shape = shape_of(repo)
@@ -176,19 +176,60 @@ def test_unknown_ref_is_a_usable_error(repo: Path):
         git.resolve(repo, "no-such-branch")
 
 
-def test_export_folder_writes_the_files_of_the_commit(repo: Path, tmp_path: Path):
-    head = commit_files(repo, {f"{NEW}/README.md": "r\n", f"{NEW}/a/b.txt": "b\n"}, "pr")
+def test_the_files_of_the_commit_are_written_byte_for_byte(repo: Path, tmp_path: Path):
+    head = commit_files(repo, {f"{NEW}/README.md": "r\n", f"{NEW}/a/b.txt": "b\r\n"}, "pr")
     (repo / NEW / "README.md").write_text("uncommitted edit\n")
-    out = git.export_folder(repo, head, NEW, tmp_path / "export")
-    assert (out / "README.md").read_text() == "r\n"
-    assert (out / "a" / "b.txt").read_text() == "b\n"
+    entries = git.tree_entries(repo, head, NEW, limit=10)
+    files, findings = screen_tree(NEW, entries, max_file_bytes=1 << 20)
+    assert findings == [] and [parts for _, parts in files] == [("README.md",), ("a", "b.txt")]
+    root = tmp_path / "tree"
+    assert git.write_blobs(repo, [(entry, root.joinpath(*parts)) for entry, parts in files], root) == []
+    assert (root / "README.md").read_bytes() == b"r\n"
+    assert (root / "a" / "b.txt").read_bytes() == b"b\r\n"
 
 
-def test_export_folder_leaves_links_out(repo: Path, tmp_path: Path):
-    (repo / NEW).mkdir(parents=True)
-    (repo / NEW / "README.md").write_text("r\n")
-    (repo / NEW / "leak").symlink_to("/etc/passwd")
-    run_git(repo, "add", NEW)
-    run_git(repo, "commit", "-q", "-m", "pr")
-    out = git.export_folder(repo, git.resolve(repo, "HEAD"), NEW, tmp_path / "export")
-    assert sorted(p.name for p in out.iterdir()) == ["README.md"]
+@pytest.mark.fires("pr.shape.not_a_file", "pr.shape.file_too_large", "pr.shape.unsafe_path")
+def test_screen_tree_refuses_links_submodules_big_files_and_odd_paths():
+    def entry(path, mode="100644", kind="blob", size=10):
+        return git.TreeEntry(mode, kind, "0" * 40, size, f"{NEW}/{path}")
+
+    entries = [entry("ok.txt"), entry("leak", mode=git.SYMLINK_MODE), entry("sub", git.SUBMODULE_MODE, "commit", None),
+               entry("big.bin", size=101), entry("../x"), entry("a/./b"), entry("edge.bin", size=100)]
+    files, findings = screen_tree(NEW, entries, max_file_bytes=100)
+    assert [parts for _, parts in files] == [("ok.txt",), ("edge.bin",)]
+    assert [(f.id, f.file.rsplit("/", 1)[1]) for f in findings] == [
+        ("pr.shape.not_a_file", "leak"), ("pr.shape.not_a_file", "sub"), ("pr.shape.file_too_large", "big.bin"),
+        ("pr.shape.unsafe_path", "x"), ("pr.shape.unsafe_path", "b")]
+
+
+@pytest.mark.parametrize("files", [
+    {f"{NEW}/README.md": "r\n", f"{NEW}/.gitattributes": "*.log export-ignore\n"},
+    {f"{NEW}/README.md": "r\n", f"{NEW}/sub/.GitAttributes": "* -text\n"},
+])
+@pytest.mark.fires("pr.shape.gitattributes")
+@pytest.mark.quiet("pr.shape.outside_records", "pr.shape.modifies_existing")
+def test_gitattributes_in_the_record(repo: Path, files):
+    commit_files(repo, files, "pr")
+    shape = shape_of(repo)
+    assert ids(shape) == ["pr.shape.gitattributes"]
+    assert shape.findings[0].file == list(files)[1]
+    assert shape.new_folders == [NEW]
+
+
+@pytest.mark.fires("pr.shape.gitattributes", "pr.shape.outside_records")
+def test_changing_or_deleting_the_root_gitattributes(repo: Path):
+    commit_files(repo, {".gitattributes": "* text=auto\n"}, "main has attributes")
+    run_git(repo, "branch", "-f", "main", "HEAD")
+    commit_files(repo, {f"{NEW}/README.md": "r\n", ".gitattributes": "*.log export-ignore\n"}, "pr")
+    assert ids(shape_of(repo)) == ["pr.shape.gitattributes", "pr.shape.outside_records"]
+    commit_files(repo, {".gitattributes": None}, "pr deletes it")
+    shape = shape_of(repo)
+    assert ids(shape) == ["pr.shape.gitattributes", "pr.shape.outside_records"]
+    assert "deleted" in shape.findings[0].message
+
+
+@pytest.mark.quiet("pr.shape.gitattributes")
+def test_a_file_merely_named_like_attributes_is_quiet(repo: Path):
+    commit_files(repo, {f"{NEW}/README.md": "r\n", f"{NEW}/gitattributes.txt": "x\n", f"{NEW}/x.gitattributes": "y\n"},
+                 "pr")
+    assert ids(shape_of(repo)) == []

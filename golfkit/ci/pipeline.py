@@ -1,11 +1,14 @@
 """`golfkit ci`: check a records pull request (a git range) and verify the record folder it adds.
 
     git range -> changes -> shape findings (pr.shape.*)
-              -> each new folder exported at head -> verify -> findings with repo-relative paths
+              -> each new folder's tree at head (ls-tree) -> screened (links, paths, sizes)
+              -> blobs written byte for byte (cat-file --batch) to a temporary folder
+              -> verify -> findings with repo-relative paths
               -> reports (text | json | github annotations | markdown step summary)
 
-The folders are verified as committed at head (exported from git, not read from the working tree),
-so uncommitted files can neither help nor hurt a pull request.
+The folders are verified as committed at head, read from git's objects with plumbing commands (not
+from the working tree, not through `git archive`), so neither uncommitted files nor the pull
+request's own `.gitattributes` (export-ignore, export-subst, eol, filters) can change what is verified.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from golfkit.ci import git
-from golfkit.ci.shape import Shape, check_shape, record_folder
+from golfkit.ci.shape import Shape, check_shape, record_folder, safe_parts, screen_tree
 from golfkit.errors import GolfkitError
 from golfkit.facts import folder_name_problem
 from golfkit.findings import Finding, Severity, error
@@ -26,8 +29,13 @@ from golfkit.verify.api import verify_paths
 # The shape report is about the whole repository: its path is the root, so that reporters, which join a
 # finding's file to its report's path, point annotations at repository paths.
 SHAPE_REPORT_PATH = "."
-# Above this, a folder is not exported or verified: records are a script, logs and a <16 MB artifact.
+# Above this, a folder is not written out or verified: records are a script, logs and a <16 MB artifact.
 MAX_RECORD_BYTES = 256 << 20
+# ... nor above this many entries (verify itself reads at most 2000 files of a folder).
+MAX_RECORD_FILES = 10_000
+# One file above this is refused before its bytes are read: twice the 16 MB cap on code + artifact,
+# room for the largest data file a record has reason to ship.
+MAX_FILE_BYTES = 32 << 20
 
 
 @dataclass
@@ -75,19 +83,53 @@ def run_ci(repo: Path, base: str, head: str = "HEAD") -> CiResult:
     result = CiResult(base_id, head_id, fork, shape)
     with tempfile.TemporaryDirectory(prefix="golfkit-ci-") as tmp:
         for folder in shape.new_folders:
-            size = git.folder_bytes(repo, head_id, folder)
-            if size > MAX_RECORD_BYTES:
-                shape.findings.append(error(
-                    "pr.shape.too_large",
-                    f"{folder} holds {size:,} bytes, over golfkit ci's limit of {MAX_RECORD_BYTES:,}: a record "
-                    "ships its script, logs and artifact, not training data; it was not verified",
-                    file=folder, evidence={"bytes": size, "limit": MAX_RECORD_BYTES},
-                ))
+            written = _write_folder(repo, head_id, folder, Path(tmp) / "tree", shape)
+            if written is None:
                 continue
-            exported = git.export_folder(repo, head_id, folder, Path(tmp) / "export")
-            for report in verify_paths([exported]):
-                result.records.append(_in_repo(report, folder, exported))
+            # written is <tmp>/tree/records/track_*/<name>: verify takes it as one record, even empty
+            reports = verify_paths([written])
+            result.records.extend(_in_repo(report, folder, written) for report in reports)
     return result
+
+
+def _write_folder(repo: Path, head: str, folder: str, root: Path, shape: Shape) -> Path | None:
+    """Writes the plain files of the new `folder` as committed at `head` under `root` and returns
+    where; None when the folder is not verified (too large, or a path that would leave `root`).
+    What is refused is added to the shape's findings (once per id and path)."""
+    parts = safe_parts(folder)
+    if parts is None:
+        _add(shape, error("pr.shape.unsafe_path", f"{folder} is not a plain folder path (an empty, `.` or `..` "
+                          "component): it was not verified; rebuild the commit from a normal checkout", file=folder))
+        return None
+    entries = git.tree_entries(repo, head, folder, limit=MAX_RECORD_FILES)
+    size = sum(entry.size or 0 for entry in entries)
+    if size > MAX_RECORD_BYTES or len(entries) > MAX_RECORD_FILES:
+        what = (f"more than {MAX_RECORD_FILES:,} files" if len(entries) > MAX_RECORD_FILES
+                else f"{size:,} bytes, over golfkit ci's limit of {MAX_RECORD_BYTES:,}")
+        _add(shape, error(
+            "pr.shape.too_large",
+            f"{folder} holds {what}: a record ships its script, logs and artifact, not training data; "
+            "it was not verified",
+            file=folder, evidence={"bytes": size, "limit": MAX_RECORD_BYTES, "files": len(entries),
+                                   "files_limit": MAX_RECORD_FILES},
+        ))
+        return None
+    files, refused = screen_tree(folder, entries, MAX_FILE_BYTES)
+    dest = root.joinpath(*parts)
+    dest.mkdir(parents=True, exist_ok=True)
+    failed = git.write_blobs(repo, [(entry, dest.joinpath(*rel)) for entry, rel in files], root)
+    refused += [error("pr.shape.unsafe_path", f"{entry.path} could not be written as a file of {folder} ({why}): "
+                      "it was not verified; rebuild the commit from a normal checkout",
+                      file=entry.path, evidence={"reason": why}) for entry, why in failed]
+    for finding in refused:
+        _add(shape, finding)
+    return dest
+
+
+def _add(shape: Shape, finding: Finding) -> None:
+    """Adds `finding` to the shape unless one of its id already points at its path."""
+    if not any(f.id == finding.id and f.file == finding.file for f in shape.findings):
+        shape.findings.append(finding)
 
 
 def verify_changed_files(files: list[Path], repo: Path = Path(".")) -> list[RecordReport]:

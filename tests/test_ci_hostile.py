@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hostile import assert_contained, run_capped
 
 from golfkit.ci import git, pipeline
 from golfkit.ci.pipeline import run_ci
@@ -337,3 +338,20 @@ def test_tree_entries_are_bounded_and_literal(repo: Path):
 ])
 def test_safe_parts(path: str, parts):
     assert safe_parts(path) == parts
+
+
+def test_every_hostile_part_at_once_is_contained(repo: Path, tmp_path: Path):
+    """`golfkit ci` in a child under the hostile suite's memory cap and time limit, on one pull request
+    with all of the above: no traceback, exit 1, peak memory under the bound, no filter run."""
+    folder = add_example(repo)
+    hidden = [crashed_log(folder), huge_log(folder)]
+    (folder / ".gitattributes").write_text("".join(f"{name} export-ignore\n" for name in hidden) + "* filter=x\n")
+    (folder / "leak").symlink_to("/etc/passwd")
+    commit(repo)
+    marker = tmp_path / "SMUDGE_RAN"
+    run_git(repo, "config", "filter.x.smudge", f"touch {marker}; cat")
+    run = run_capped(["ci", "--repo", str(repo), "--base", "main", "--format", "json"], timeout_s=120)
+    assert_contained(run, codes=(1,))
+    assert not marker.exists()
+    for ident in ("pr.shape.gitattributes", "pr.shape.not_a_file", "log.traceback", "log.binary"):
+        assert ident in run.stdout, ident

@@ -1,6 +1,6 @@
 """A Markdown step summary: notices, a table of verdicts, then each record's errors and warnings.
 
-What a record supplies is escaped in one of two ways (`_code` for names shown as code, `_text` for
+What a record supplies is escaped in one of two ways (`code_span` for names shown as code, `escape_text` for
 prose): neither can open HTML (`<h1>`, `<a href>`, `<img>`), a link or an image, start a heading,
 end a table cell or a code span, or start a line; control characters are shown as escapes first.
 """
@@ -21,12 +21,12 @@ _PUNCTUATION = re.compile(r"""([!"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])""")
 _BACKTICKS = re.compile(r"`+")
 
 
-def _text(value: object) -> str:
+def escape_text(value: object) -> str:
     """Prose from a record: controls shown as escapes, then every Markdown punctuation mark escaped."""
     return _PUNCTUATION.sub(r"\\\1", visible(value))
 
 
-def _code(value: object, in_table: bool = False) -> str:
+def code_span(value: object, in_table: bool = False) -> str:
     """A name from a record as a code span that its own backticks cannot close (the fence is longer
     than any run of backticks inside); in a table cell its pipes are escaped (GFM splits cells first)."""
     text = visible(value)
@@ -43,18 +43,18 @@ def _code(value: object, in_table: bool = False) -> str:
 def render(reports: list[RecordReport]) -> str:
     out = []
     for notice in notices(reports):
-        out += [f"> **Warning:** {_text(notice)}", ""]
+        out += [f"> **Warning:** {escape_text(notice)}", ""]
     out += ["## golfkit verify", "", "| record | verdict | errors | warnings | val_bpb (claimed) |", "|---|---|---|---|---|"]
     for r in reports:
-        bpb = _text(r.claims.get("val_bpb", ""))
-        out.append(f"| {_code(r.path, in_table=True)} | {ICON.get(r.verdict, _text(r.verdict))} "
+        bpb = escape_text(r.claims.get("val_bpb", ""))
+        out.append(f"| {code_span(r.path, in_table=True)} | {ICON.get(r.verdict, escape_text(r.verdict))} "
                    f"| {r.count(Severity.ERROR)} | {r.count(Severity.WARNING)} | {bpb} |")
     for r in reports:
         shown = [f for f in r.findings if f.severity != Severity.INFO]
         if not shown:
             continue
-        out += ["", f"### {_code(r.path)}", ""]
+        out += ["", f"### {code_span(r.path)}", ""]
         for f in shown:
             place = where(f)
-            out.append(f"- **{f.severity.value}** {_code(f.id)}: {_text(f.message)}" + (f" ({_code(place)})" if place else ""))
+            out.append(f"- **{f.severity.value}** {code_span(f.id)}: {escape_text(f.message)}" + (f" ({code_span(place)})" if place else ""))
     return "\n".join(out) + "\n"

@@ -406,8 +406,8 @@ def test_isolation_claim_comes_from_the_script_or_the_record_text():
     assert isolation_claim("x = 1", ["Sliding window eval, stride 64."]) is None
 
 
-@pytest.mark.quiet("probe.harness.no_model", "probe.harness.no_evaluator", "probe.coverage.double_scored",
-                   "probe.coverage.skipped", "probe.bytes.mismatch")
+@pytest.mark.quiet("probe.not_run", "probe.coverage.double_scored", "probe.coverage.skipped",
+                   "probe.bytes.mismatch")
 def test_adapter_names_the_model_and_the_evaluators(tmp_path):
     source = BASE.replace("class GPT(", "class TinyLM(").replace("def eval_val(", "def evaluate(")
     source = source.replace("def golfkit_probe_adapter():\n    return {\"document_isolated\": True}", (
@@ -455,11 +455,10 @@ def eval_val(args, model, rank, world_size, device, grad_accum_steps, val_tokens
 @pytest.mark.quiet("probe.coverage.double_scored", "probe.coverage.skipped", "probe.coverage.wrong_target",
                    "probe.bytes.mismatch", "probe.causality.future_token", "probe.normalization.sum",
                    "probe.normalization.target_dependent", "probe.score_before_update.trained_first",
-                   "probe.single_pass.rescored", "probe.doc_isolation.leak", "probe.harness.no_evaluator",
-                   "probe.harness.evaluator_failed", "probe.harness.unattributed", "probe.harness.no_scores",
-                   "probe.harness.nondeterministic", "probe.harness.unreconciled", "probe.harness.import_failed",
-                   "probe.harness.failed", "probe.harness.no_model", "probe.harness.no_luts", "probe.sandbox.timeout",
-                   "probe.sandbox.memory", "probe.sandbox.network", "probe.sandbox.crashed")
+                   "probe.single_pass.rescored", "probe.doc_isolation.leak", "probe.not_run",
+                   "probe.harness.unattributed", "probe.harness.nondeterministic", "probe.harness.unreconciled",
+                   "probe.sandbox.timeout", "probe.sandbox.memory", "probe.sandbox.processes",
+                   "probe.sandbox.network", "probe.sandbox.crashed")
 def test_baseline_shaped_evaluator_with_loss_inside_forward(tmp_path):
     start, end = BASE.index("def eval_val("), BASE.index("def windows(")
     source = BASE[:start] + BASELINE_EVAL.lstrip() + "\n\n" + BASE[end:]

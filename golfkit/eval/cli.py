@@ -34,7 +34,10 @@ MODEL_FLAGS = ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_hea
 @click.option("--rope-base", type=float)
 @click.option("--logit-softcap", type=float)
 @click.option("--trust-code", is_flag=True,
-              help="Run the model class of the record's own script (--script) in a subprocess. Executes its code.")
+              help="Run the model class of the record's own script (--script) in golfkit's bubblewrap sandbox.")
+@click.option("--unconfined", is_flag=True,
+              help="With --trust-code where bubblewrap is missing: run the script without the sandbox (the report "
+                   "says so). Only on a machine you can afford to lose.")
 @click.option("--script", type=click.Path(path_type=Path), default=None,
               help="Script for --trust-code (default: train_gpt.py next to the artifact).")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the model body (pays a warm-up).")
@@ -46,7 +49,8 @@ MODEL_FLAGS = ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_hea
               help="Refuse artifacts that inflate past this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def eval_command(artifact: Path, data: Path, tokenizer: Path, seq_len: int | None, stride: int,
-                 train_seq_len: int | None, mode: str, trust_code: bool, script: Path | None, compile_: bool,
+                 train_seq_len: int | None, mode: str, trust_code: bool, unconfined: bool, script: Path | None,
+                 compile_: bool,
                  batch_tokens: int | None, device: str | None, max_decompressed_bytes: int, as_json: bool,
                  **model_flags: float | None) -> None:
     """Evaluate ARTIFACT on the validation shards: val_loss and val_bpb, standard and sliding window.
@@ -60,7 +64,7 @@ def eval_command(artifact: Path, data: Path, tokenizer: Path, seq_len: int | Non
 
         report = eval_trusted(script or artifact.parent / "train_gpt.py", artifact, data, tokenizer,
                               train_seq_len=train_seq_len, seq_len=seq_len, stride=stride, modes=modes,
-                              batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS, device=device)
+                              batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS, device=device, unconfined=unconfined)
     else:
         from golfkit.eval.run import eval_artifact
 
@@ -68,6 +72,14 @@ def eval_command(artifact: Path, data: Path, tokenizer: Path, seq_len: int | Non
                                modes=modes, config={k: model_flags[k] for k in MODEL_FLAGS}, compile=compile_,
                                batch_tokens=batch_tokens, device=device, max_output=max_decompressed_bytes)
     if _rank() != 0:
+        return
+    if trust_code and unconfined:
+        from golfkit.sandbox import UNCONFINED_NOTICE
+
+        if as_json:
+            click.echo(json.dumps({"notices": [UNCONFINED_NOTICE], **report.to_json()}, indent=2))
+        else:
+            click.echo(f"NOTICE: {UNCONFINED_NOTICE}\n{format_report(report)}")
         return
     click.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
 

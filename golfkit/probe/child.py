@@ -1,9 +1,11 @@
 """The probe child: runs inside the sandbox, imports the record's script and records what its evaluators do.
 
-Started as `python -I child.py REQUEST.json` in a temporary working copy of the record, with a scrubbed
-environment and resource limits (see sandbox.py). Deliberately standalone (standard library, torch,
-numpy, sentencepiece; no golfkit import), so that the record's code never shares a process with the
-verifier. It writes one JSON document to the request's `result_path` and nothing else that golfkit reads.
+Started as `python -I child.py REQUEST.json` in golfkit's sandbox (golfkit/sandbox.py), in a working copy
+of the record, with a scrubbed environment and resource limits. Deliberately standalone (standard library,
+torch, numpy, sentencepiece; no golfkit import), so that the record's code never shares a process with the
+verifier. It sends raw observations, one JSON object per line, over the pipe the parent created
+(GOLFKIT_CHANNEL_FD): `setup`, one `evaluator` per evaluator probed, then `done`, or a `failure`. The
+parent decides every verdict, and checks that each planned run produced its observations.
 
 What it does, per evaluator found in the script (`eval_val*` functions, or an adapter's):
 for each planned run (a token stream, possibly edited), it restores the same small random model,
@@ -24,33 +26,29 @@ import time
 import traceback
 import warnings
 
-RESULT_PATH = None
+CHANNEL = None  # the write end of the pipe the parent created (GOLFKIT_CHANNEL_FD)
 MAX_ROWS_PER_RUN = 200_000  # scored rows kept per run; the probe streams have a few hundred targets
 
 
-def write_result(obj):
-    tmp = RESULT_PATH + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-    os.replace(tmp, RESULT_PATH)
+def open_channel():
+    """Take the pipe the parent passed; the parent reads raw observations from it, one JSON per line."""
+    global CHANNEL
+    fd = int(os.environ.pop("GOLFKIT_CHANNEL_FD"))
+    CHANNEL = os.fdopen(fd, "w", encoding="utf-8")
+
+
+def send(kind, **fields):
+    """One observation for the parent: setup, evaluator, failure or done."""
+    CHANNEL.write(json.dumps(dict(fields, kind=kind)) + "\n")
+    CHANNEL.flush()
 
 
 def stop(status, detail):
-    """End the child at once with a status for the parent (network use, ...)."""
+    """End the child at once with what it saw (network use, ...)."""
     try:
-        write_result({"status": status, "detail": detail})
+        send("failure", status=status, detail=detail)
     finally:
         os._exit(3)
-
-
-def set_limits(cpu_s, memory_mb, file_bytes):
-    """Limits for the rest of this process's life, set before any of the record's code runs."""
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))
-    resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def install_network_guard():
@@ -96,6 +94,8 @@ class Recorder:
         self.active = False
         self.busy = False
         self.params = []
+        self.run = 0  # which run a pending loss tensor belongs to (a tensor kept past its run is ignored)
+        self.Pending = pending_losses_class(torch, self)
 
     def start(self, stream, keep, rows_at):
         self.stream = stream
@@ -112,6 +112,11 @@ class Recorder:
         self.unattributed = 0
         self.unnormalized = []
         self.stack = []
+        # Rows of a reduction="none" loss wait here until the evaluator sums (or otherwise uses) them:
+        # [pos or None, target, loss, time], and the index of each confirmed one -> gradients were on.
+        self.pending = []
+        self.confirmed = {}
+        self.run += 1
         self.version = self.param_version()
         self.active = True
 
@@ -134,12 +139,13 @@ class Recorder:
             self.version = self.param_version()
 
     # -- where does a window of inputs sit in the stream?
-    def locate(self, row):
-        n = len(row)
+    def locate(self, row, at=0):
+        """(start in the stream, matched length) of row[at:]'s longest prefix found in the stream."""
+        n = len(row) - at
         k = min(8, n)
-        if k == 0:
+        if k <= 0:
             return None, 0
-        key = tuple(row[:k])
+        key = tuple(row[at:at + k])
         if k not in self.index:
             s = self.stream
             table = {}
@@ -150,7 +156,7 @@ class Recorder:
         for start in self.index[k].get(key, ()):
             m = k
             limit = min(n, len(self.stream) - start)
-            while m < limit and self.stream[start + m] == row[m]:
+            while m < limit and self.stream[start + m] == row[at + m]:
                 m += 1
             if m > best_len:
                 best, best_len = start, m
@@ -164,13 +170,35 @@ class Recorder:
             out.append([r.tobytes() for r in vals])
         return out
 
+    def segments(self, row):
+        """[(offset in the row, start in the stream, length)] of one input row: one stretch for a window,
+        several for windows laid end to end in one row (a variable-length attention batch); tokens found
+        nowhere (padding) are skipped. After the first, a stretch needs 4 tokens to be looked for."""
+        out, at = [], 0
+        while at < len(row) and (at == 0 or len(row) - at >= 4):
+            start, m = self.locate(row, at)
+            if start is None:
+                at += 1
+                continue
+            out.append((at, start, m))
+            at += m
+        return out
+
     def window_starts(self, idx):
-        """(start in the stream, matched length) of each input row of idx [B, T]."""
+        """The stretches of the stream (segments) that each input row of idx [B, T] holds."""
         self.busy = True
         try:
-            return [self.locate(r) for r in idx.detach().cpu().tolist()]
+            return [self.segments(r) for r in idx.detach().cpu().tolist()]
         finally:
             self.busy = False
+
+    @staticmethod
+    def position(segs, j):
+        """The stream position of column j of a row with these segments, or None."""
+        for off, start, m in segs:
+            if off <= j < off + m:
+                return start + j - off
+        return None
 
     def on_model_call(self, idx, out, starts):
         """A model call on idx [B, T] returned `out`; register its windows and logits rows."""
@@ -182,21 +210,20 @@ class Recorder:
             self.check_update()
             t = self.tick()
             if torch.is_grad_enabled():
-                for start, m in starts:
-                    if start is not None:
+                for segs in starts:
+                    for _, start, m in segs:
                         self.train_uses.append([start, start + m, t])
             if isinstance(out, torch.Tensor) and out.dim() == 3 and out.shape[:2] == idx.shape \
                     and out.shape[-1] == self.vocab:
                 flat = out.detach().reshape(-1, self.vocab)
                 keys = self.keys(flat)
                 width = idx.shape[1]
-                for b, (start, m) in enumerate(starts):
-                    if start is None:
-                        continue
-                    for j in range(m):
-                        r = b * width + j
-                        for sub, table in enumerate(self.fp):
-                            table.setdefault(keys[sub][r], set()).add(start + j)
+                for b, segs in enumerate(starts):
+                    for off, start, m in segs:
+                        for j in range(m):
+                            r = b * width + off + j
+                            for sub, table in enumerate(self.fp):
+                                table.setdefault(keys[sub][r], set()).add(start + j)
         finally:
             self.busy = False
 
@@ -215,11 +242,15 @@ class Recorder:
             return next(iter(cands)) if len(cands) == 1 else None
         return None
 
-    def on_rows(self, rows, targets, losses, logprobs):
-        """Rows scored by cross_entropy (logits) or nll_loss (log-probabilities)."""
+    def on_rows(self, rows, targets, losses, logprobs, pending=False):
+        """Rows scored by cross_entropy (logits) or nll_loss (log-probabilities).
+
+        `pending` (a reduction="none" call): the rows count only once the evaluator uses them (confirm);
+        returns then, per row, the index of its pending record (-1: none kept)."""
         torch = self.torch
         if self.busy or not self.active:
-            return
+            return None
+        ids = []
         self.busy = True
         try:
             self.check_update()
@@ -239,28 +270,253 @@ class Recorder:
                 if pos is None and fallback is not None and fallback[1] * fallback[2] == len(tg):
                     # inside a model call whose logits never left it: rows are in window order
                     b, j = divmod(i, fallback[2])
-                    start, m = fallback[0][b]
-                    if start is not None and j < m:
-                        pos = start + j
+                    pos = self.position(fallback[0][b], j)
+                if pending:
+                    if (pos is None or self.keep is None or pos in self.keep) and len(self.pending) < MAX_ROWS_PER_RUN:
+                        ids.append(len(self.pending))
+                        self.pending.append([pos, int(y), loss, t])
+                    else:
+                        ids.append(-1)
                 if pos is None:
-                    self.unattributed += 1
+                    if not pending:
+                        self.unattributed += 1
                     continue
                 if self.keep is not None and pos not in self.keep:
                     continue
                 self.count[pos] = self.count.get(pos, 0) + 1
-                if len(self.scores) < MAX_ROWS_PER_RUN:
+                if not pending and len(self.scores) < MAX_ROWS_PER_RUN:
                     self.scores.append([pos, int(y), loss, t, int(grad)])
                 if pos in self.rows_at and pos not in self.rows:
                     row = rows[i].detach().float()
                     self.rows[pos] = (row if logprobs else torch.log_softmax(row, -1)).tolist()
         finally:
             self.busy = False
+        return ids if pending else None
+
+    def confirm(self, ids, run):
+        """The evaluator used these pending rows (summed them, read their values, ...): they count as
+        scored, with gradients off if any use of them had gradients off."""
+        if run != self.run or not self.active or self.busy:
+            return
+        self.busy = True
+        try:
+            grad = self.torch.is_grad_enabled()
+            for i in set(ids[ids >= 0].tolist()):
+                self.confirmed[i] = self.confirmed.get(i, True) and grad
+        finally:
+            self.busy = False
 
     def result(self):
         self.check_update()
-        return {"scores": self.scores, "train_uses": self.train_uses, "updates": self.updates,
-                "unattributed": self.unattributed, "unnormalized_rows": len(self.unnormalized),
-                "rows": {str(k): v for k, v in self.rows.items()}}
+        scores, unattributed = list(self.scores), self.unattributed
+        for i, grad in sorted(self.confirmed.items()):
+            pos, y, loss, t = self.pending[i]
+            if pos is None:
+                unattributed += 1
+            else:
+                scores.append([pos, y, loss, t, int(grad)])
+        scores.sort(key=lambda s: s[3])  # event order (stable: rows of one call keep theirs)
+        return {"scores": scores[:MAX_ROWS_PER_RUN], "train_uses": self.train_uses, "updates": self.updates,
+                "unattributed": unattributed, "unnormalized_rows": len(self.unnormalized),
+                "rows": {str(k): v for k, v in self.rows.items()},
+                "unused_rows": len(self.pending) - len(self.confirmed)}
+
+
+def _names(text):
+    return frozenset(text.split())
+
+
+# What a pending loss tensor (reduction="none") understands, by function or method name. Every other
+# operation reads the elements it is given: their pending rows count as scored.
+_META = _names("""size dim ndimension numel nelement stride storage_offset is_contiguous is_floating_point
+is_complex is_signed element_size data_ptr get_device is_pinned is_inference __len__ __repr__ __hash__
+requires_grad_ retain_grad register_hook zeros_like ones_like empty_like full_like rand_like randn_like
+new_zeros new_ones new_empty new_full get:shape get:dtype get:device get:ndim get:is_cuda get:requires_grad
+get:grad_fn get:is_leaf get:layout get:names get:grad get:_version get:is_sparse get:is_quantized get:is_meta
+get:itemsize get:nbytes get:output_nr get:is_nested""")  # shape, dtype, device: no value read
+_TESTS = _names("""eq ne lt le gt ge __eq__ __ne__ __lt__ __le__ __gt__ __ge__ isfinite isnan isinf isposinf
+isneginf signbit isclose allclose equal nonzero argwhere""")  # a test of the values adds no loss
+_SAME = _names("""to type type_as float double half bfloat16 cpu cuda contiguous clone detach detach_
+pin_memory get:data""")  # the same elements in another dtype, device or storage
+_PICK = _names("""__getitem__ view view_as reshape reshape_as flatten unflatten squeeze unsqueeze narrow select
+index_select masked_select take take_along_dim gather permute transpose swapaxes swapdims t get:T get:mT
+movedim moveaxis expand expand_as broadcast_to repeat repeat_interleave tile flip fliplr flipud roll unfold
+diagonal split chunk unbind tensor_split split_with_sizes squeeze_ unsqueeze_ t_ transpose_""")
+_ELEMENTWISE = _names("""add sub subtract mul multiply div divide true_divide __add__ __radd__ __sub__
+__rsub__ __mul__ __rmul__ __truediv__ __rtruediv__ __neg__ __pos__ neg negative abs exp exp2 log log2 log10
+log1p expm1 sqrt square pow __pow__ __rpow__ clamp clamp_min clamp_max clip nan_to_num float_power relu
+add_ sub_ mul_ div_ neg_ abs_ exp_ log_ clamp_ clamp_min_ clamp_max_ clip_ nan_to_num_ pow_
+__iadd__ __isub__ __imul__ __itruediv__""")  # each element keeps its loss, changed
+_TIMES = _names("mul multiply __mul__ __rmul__ mul_ __imul__")  # x 0 (a mask): nothing added
+_JOIN = _names("cat concat concatenate stack")
+_INPLACE = _names("__iadd__ __isub__ __imul__ __itruediv__ __setitem__")
+
+
+def pending_losses_class(torch, rec):
+    """The tensor type a reduction="none" loss call returns while a probe runs: the real per-row losses,
+    each element carrying the index of its pending record in `rec` (-1: none), so that what the evaluator
+    adds to its sum, and only that, counts as scored (a sliding window computes the loss of the whole
+    window and keeps the last `stride` positions).
+
+    Views, selections, dtype and device moves, joins and element-wise arithmetic with numbers or plain
+    tensors give tensors of this type with their index map (an element multiplied by an exact 0 adds
+    nothing: it loses its index); a sum, a mean, `.item()`, `.tolist()`, `.numpy()`, copying into a plain
+    tensor, and every operation not understood confirm the records of the elements they read and return
+    plain tensors. Whatever happens in here, the record's code gets the result it would get without the
+    probe (the operation itself always runs as on a plain tensor)."""
+    Tensor = torch.Tensor
+    no_subclass = torch._C.DisableTorchFunctionSubclass
+
+    def name_of(func):
+        name = getattr(func, "__name__", "")
+        if name == "__get__":
+            name = "get:" + getattr(getattr(func, "__self__", None), "__name__", "?")
+        return name
+
+    def walk(args, kwargs):
+        for a in list(args) + list(kwargs.values()):
+            if isinstance(a, (list, tuple)):
+                yield from a
+            else:
+                yield a
+
+    def mine(x):
+        return isinstance(x, PendingLosses) and getattr(x, "_gk_run", None) == rec.run and rec.active
+
+    def plain(x, keep=()):
+        """Results as plain tensors (an input that an in-place operation returns stays as it is)."""
+        if isinstance(x, PendingLosses) and not any(x is k for k in keep):
+            return x.as_subclass(Tensor)
+        if type(x) in (list, tuple):
+            return type(x)(plain(v, keep) for v in x)
+        return x
+
+    class PendingLosses(Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            name = name_of(func)
+            with no_subclass():
+                tracked = [a for a in walk(args, kwargs) if isinstance(a, PendingLosses)]
+                live = [a for a in tracked if mine(a)] if not rec.busy else []
+                if name in ("__reduce_ex__", "__deepcopy__"):  # pickled or copied: used, and made plain
+                    args = tuple(plain(a) for a in args)
+                out = func(*args, **kwargs)
+                if not live or name in _META or name in _TESTS:
+                    return plain(out, tracked)
+                try:
+                    with torch.inference_mode(False), torch.no_grad():
+                        # index maps are ordinary tensors whatever mode the evaluator runs in
+                        result = follow(name, func, args, kwargs, out, live)
+                except Exception:  # noqa: BLE001 - never break the record's code: count what it touched
+                    result = None
+                if result is None:
+                    for a in live:
+                        rec.confirm(a._gk_ids, a._gk_run)
+                    return plain(out, tracked)
+                return made(result)
+
+    class Wrap:
+        """A result and its index map, made a PendingLosses back in the evaluator's own grad mode (an
+        alias made under no_grad could not be changed in place with gradients on)."""
+
+        def __init__(self, out, ids):
+            if not isinstance(out, Tensor) or tuple(ids.shape) != tuple(out.shape):
+                raise ValueError("the index map does not fit the result")
+            self.out, self.ids = out, ids
+
+    wrap = Wrap
+
+    def made(result):
+        if isinstance(result, Wrap):
+            t = result.out if isinstance(result.out, PendingLosses) else result.out.as_subclass(PendingLosses)
+            t._gk_ids, t._gk_run = result.ids, rec.run
+            return t
+        if type(result) in (list, tuple):
+            return type(result)(made(r) for r in result)
+        return result
+
+    def none_like(x):
+        return torch.full(tuple(x.shape), -1, dtype=torch.int64, device=x.device)
+
+    def ids_of(x):
+        return x._gk_ids if mine(x) else none_like(x)
+
+    def zero(other, shape):
+        """Where the other factor of a product is exactly 0 (a mask): those elements add nothing."""
+        if isinstance(other, Tensor):
+            return (other == 0).expand(shape)
+        return torch.full(shape, bool(other == 0), dtype=torch.bool)
+
+    def follow(name, func, args, kwargs, out, live):
+        """The result, with its index map where it has one; None when the live inputs count as used."""
+        self = args[0] if args else None
+        self_live = any(self is a for a in live)
+        if name in _JOIN:
+            pieces = args[0] if args else kwargs.get("tensors")
+            if not isinstance(pieces, (list, tuple)) or kwargs.get("out") is not None:
+                return None
+            return wrap(out, func([ids_of(p) for p in pieces], *args[1:], **kwargs))
+        if name in _INPLACE or (name.endswith("_") and not name.startswith("_")):
+            if not self_live:
+                return None  # losses added or copied into a plain tensor: used
+            ids = self._gk_ids
+            if name == "__setitem__":
+                value = args[2]
+                ids[args[1]] = value._gk_ids if mine(value) else -1
+            elif name == "copy_":
+                ids.copy_(ids_of(args[1]).expand(tuple(ids.shape)))
+            elif len(live) > 1:
+                return None
+            elif name in ("zero_", "fill_"):
+                ids.fill_(-1)
+            elif name == "masked_fill_":
+                ids.masked_fill_(args[1], -1)
+            elif name in _TIMES:
+                ids.masked_fill_(zero(args[1] if len(args) > 1 else kwargs.get("other"), tuple(ids.shape)), -1)
+            elif name in ("squeeze_", "unsqueeze_", "t_", "transpose_"):
+                func(ids, *args[1:], **kwargs)
+            elif name not in _ELEMENTWISE and name not in _SAME:
+                return None
+            return out
+        if name == "where":  # torch.where(cond, a, b), a.where(cond, b): a where cond, else b
+            cond, a, b = (args[1], args[0], args[2]) if func is Tensor.where else args[:3]
+            if mine(cond) or not isinstance(out, Tensor):
+                return None
+            shape = tuple(out.shape)
+            pick = [x._gk_ids.expand(shape) if mine(x) else torch.full(shape, -1, dtype=torch.int64)
+                    for x in (a, b)]
+            return wrap(out, torch.where(cond.expand(shape), pick[0], pick[1]))
+        if len(live) > 1:
+            return None
+        src = live[0]
+        if out is src:  # a conversion that had nothing to do
+            return out if name in _SAME or name in _ELEMENTWISE else None
+        if name in _SAME and src is self:
+            if not isinstance(out, Tensor) or out.shape != src.shape:
+                return None
+            shared = out.untyped_storage().data_ptr() == src.untyped_storage().data_ptr()
+            return wrap(out, src._gk_ids if shared else src._gk_ids.clone())
+        if name in _PICK and src is self:
+            if any(isinstance(a, torch.dtype) for a in args[1:]):
+                return None  # viewed as another dtype: the elements are not losses any more
+            picked = func(src._gk_ids, *args[1:], **kwargs)
+            if isinstance(out, (list, tuple)):
+                return type(out)(wrap(o, i) for o, i in zip(out, picked))
+            return wrap(out, picked)
+        if name == "masked_fill" and src is self:
+            return wrap(out, src._gk_ids.masked_fill(args[1], -1))
+        operands = list(args[:2]) + [kwargs.get("other")]
+        if name in _ELEMENTWISE and isinstance(out, Tensor) and any(src is x for x in operands):
+            ids = src._gk_ids.expand(tuple(out.shape)).clone()
+            if name in _TIMES:
+                other = operands[1] if src is operands[0] else operands[0]
+                ids.masked_fill_(zero(other, tuple(ids.shape)), -1)
+            return wrap(out, ids)
+        return None
+
+    PendingLosses._gk_wrap = staticmethod(lambda out, ids: made(Wrap(out, ids)))
+    return PendingLosses
 
 
 def patch_losses(torch, rec):
@@ -269,10 +525,14 @@ def patch_losses(torch, rec):
     ce_sig, nll_sig = inspect.signature(real_ce), inspect.signature(real_nll)
 
     def per_row(real, sig, args, kwargs):
+        """(rows, targets, losses, which flat rows were kept, reduction) of a loss call, or None."""
         bound = sig.bind(*args, **kwargs)
         bound.apply_defaults()
         a = dict(bound.arguments)
         inp, tgt = a.pop("input"), a.pop("target")
+        reduction = a.get("reduction")
+        if a.get("size_average") is not None or a.get("reduce") is not None:
+            reduction = torch.nn._reduction.legacy_get_string(a.get("size_average"), a.get("reduce"))
         a.update(reduction="none", size_average=None, reduce=None)
         if inp.dim() == 1:
             inp, tgt = inp[None], tgt.reshape(1)
@@ -284,7 +544,7 @@ def patch_losses(torch, rec):
         with torch.no_grad():
             losses = real(rows.detach(), tgt, **a)
         keep = tgt != a.get("ignore_index", -100)
-        return rows[keep], tgt[keep], losses[keep]
+        return rows[keep], tgt[keep], losses[keep], keep, reduction
 
     def make(real, sig, logprobs):
         def wrapped(*args, **kwargs):
@@ -292,10 +552,23 @@ def patch_losses(torch, rec):
             if rec.active and not rec.busy:
                 got = per_row(real, sig, args, kwargs)
                 if got is not None:
-                    rec.on_rows(*got, logprobs=logprobs)
+                    rows, tgt, losses, keep, reduction = got
+                    # per-row losses (reduction="none") count once the evaluator uses them (docs/probe.md)
+                    pending = reduction == "none" and isinstance(out, torch.Tensor) and out.numel() == keep.numel()
+                    ids = rec.on_rows(rows, tgt, losses, logprobs=logprobs, pending=pending)
+                    if ids is not None:
+                        out = track(out, keep, ids)
             return out
         wrapped.__wrapped__ = real
         return wrapped
+
+    def track(out, keep, ids):
+        """`out` as a pending loss tensor whose elements carry their records' indices."""
+        with torch.inference_mode(False), torch.no_grad():
+            flat = torch.full((keep.numel(),), -1, dtype=torch.int64, device=out.device)
+            flat[keep.to(out.device)] = torch.tensor(ids, dtype=torch.int64, device=out.device)
+            flat = flat.reshape(out.shape)
+        return rec.Pending._gk_wrap(out, flat)
 
     F.cross_entropy = make(real_ce, ce_sig, False)
     F.nll_loss = make(real_nll, nll_sig, True)
@@ -503,21 +776,20 @@ class Subject:
 
     def summary(self, setup_s):
         """The result document before any evaluator ran: what was found and built."""
-        return {"status": "ok", "setup_s": setup_s, "evaluators": {}, "available": sorted(self.evaluators),
+        return {"setup_s": setup_s, "available": sorted(self.evaluators),
                 "document_isolated": self.adapter.get("document_isolated"),
                 "model_class": type(self.model).__name__,
                 "model_params": sum(p.numel() for p in self.model.parameters())}
 
 
 def read_request(path):
-    """The parent's request (streams, runs, limits, where to write the result)."""
+    """The parent's request (streams, runs); a read-only file outside the record's working copy."""
     with open(path) as f:
         return json.load(f)
 
 
-def confine(limits):
-    """Resource limits and the network guard, before anything of the record's is imported."""
-    set_limits(limits["cpu_s"], limits["memory_mb"], limits["file_bytes"])
+def confine():
+    """The network guard (a diagnostic: the sandbox has no network anyway), before the record's import."""
     install_network_guard()
     warnings.simplefilter("ignore")  # CUDA-only settings warn on CPU; the output is not read anyway
 
@@ -612,10 +884,9 @@ def failure(exc, stage):
 
 
 def main():
-    global RESULT_PATH
+    open_channel()
     req = read_request(sys.argv[1])
-    RESULT_PATH = req["result_path"]
-    confine(req["limits"])
+    confine()
     stage = "harness"
     try:
         harness = Harness(req)
@@ -624,19 +895,19 @@ def main():
         module = import_script(req["script"], req["module"])
         stage = "setup"
         subject = Subject(harness, module, req)
-        out = subject.summary(time.time() - t0)
+        send("setup", **subject.summary(time.time() - t0))
         stage = "run"
         for name, fn in sorted(subject.evaluators.items()):
             if req.get("only") and name not in req["only"]:
                 continue
-            out["evaluators"][name] = probe_evaluator(harness, subject, req, fn)
-        write_result(out)
+            send("evaluator", name=name, data=probe_evaluator(harness, subject, req, fn))
+        send("done")
     except MemoryError:
-        write_result({"status": "memory", "stage": stage, "detail": "MemoryError: allocation over the limit"})
+        send("failure", status="memory", stage=stage, detail="MemoryError: allocation over the limit")
     except ProbeSetupError as exc:
-        write_result({"status": "setup", "stage": stage, "kind": exc.kind, "detail": str(exc)})
+        send("failure", status="setup", stage=stage, reason=exc.kind, detail=str(exc))
     except BaseException as exc:  # noqa: BLE001 - everything the record raises is a report, not a crash
-        write_result(failure(exc, stage))
+        send("failure", **failure(exc, stage))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """The probes: pure functions from what the child recorded to findings.
 
 Positions are 0-based target indices: position p predicts token p + 1 of the stream from tokens 0..p.
-A "score" is one per-token loss the evaluator computed through F.cross_entropy or F.nll_loss with
-gradients off (with gradients on when it computed none that way); an "update" is an optimizer step or
+A "score" is one per-token loss the evaluator computed through F.cross_entropy or F.nll_loss and used,
+with gradients off (with gradients on when it used none that way): every row of a mean or summed loss,
+and, of a per-row loss (reduction="none"), the rows it went on to add up or read (a sliding window
+computes a whole window and sums only its last `stride` rows; the child follows the rows, child.py
+`pending_losses_class`). Its time is when the loss was computed. An "update" is an optimizer step or
 any in-place change of the model's parameters; a "training use" is a model call with gradients on,
 which reads tokens [start, start + length] of the stream (inputs and their next-token targets).
 """
@@ -118,15 +121,18 @@ def coverage(ev: str, run: Run, stream: list[int], where: dict[str, Any]) -> lis
     num_targets = len(stream) - 1
     found: list[Finding] = []
     by_pos = run.by_position()
-    twice = [p for p, ss in by_pos.items() if len({_version(run, s.time) for s in ss}) < len(ss)]
+    # extra scores of a position: those beyond one per model version (a re-score after an update is C4's)
+    again = {p: len(ss) - len({_version(run, s.time) for s in ss}) for p, ss in by_pos.items()}
+    twice = sorted(p for p, n in again.items() if n > 0)
     skipped = [p for p in range(num_targets) if p not in by_pos]
     wrong = [s.pos for s in run.scores if s.pos < num_targets and s.target != stream[s.pos + 1]]
     if twice:
-        extra = sum(len(by_pos[p]) - 1 for p in twice)
+        extra = sum(again[p] for p in twice)
         found.append(error(
             "probe.coverage.double_scored",
-            f"{ev} scores {len(twice)} of {num_targets} targets more than once ({extra} extra scores): positions "
-            f"{_positions(twice)}; each target must count exactly once (a tail scored L/S times?)",
+            f"{ev} counts {len(twice)} of {num_targets} targets more than once in its loss ({extra} extra scores "
+            f"added): positions {_positions(twice)}; each target must count exactly once (a tail scored L/S "
+            "times?)",
             **where, evidence={"evaluator": ev, "positions": _ranges(twice), "extra_scores": extra,
                                "targets": num_targets}))
     if skipped:
@@ -349,10 +355,12 @@ def analyse_evaluator(ev: str, data: dict[str, Any], plan: Plan, table: TokenByt
     err = data.get("error")
     if err is not None:
         kind = err.get("kind", "failed")
-        result.findings.append(warning(
-            "probe.harness.evaluator_failed",
-            f"{ev} could not be probed: {err.get('message', '')}",
-            **where, evidence={"evaluator": ev, "kind": kind, "traceback": err.get("traceback", "")[-1500:]}))
+        result.findings.append(error(
+            "probe.not_run",
+            f"{ev} could not be probed to the end: {str(err.get('message', ''))[:300]}; the probes it did not "
+            "reach did not run",
+            **where, evidence={"evaluator": ev, "stage": "run", "reason": kind,
+                               "traceback": str(err.get("traceback", ""))[-1500:]}))
         result.status = {name: "not run: evaluator failed" for name in PROBES}
         if "base" not in runs:
             return result
@@ -367,11 +375,11 @@ def analyse_evaluator(ev: str, data: dict[str, Any], plan: Plan, table: TokenByt
             "before the loss, or windows not taken from the validation tokens); results cover the rest",
             **where, evidence={"evaluator": ev, "rows": base.unattributed}))
     if not base.scores:
-        result.findings.append(warning(
-            "probe.harness.no_scores",
+        result.findings.append(error(
+            "probe.not_run",
             f"{ev} computed no per-token loss through F.cross_entropy or F.nll_loss, so its scores cannot be "
-            "observed; expose them through golfkit_probe_adapter() (docs/probe.md)",
-            **where, evidence={"evaluator": ev}))
+            "observed and no probe ran; expose them through golfkit_probe_adapter() (docs/probe.md)",
+            **where, evidence={"evaluator": ev, "stage": "scores", "reason": "no_scores"}))
         result.status = {name: "not run: no observable scores" for name in PROBES}
         return result
     base2 = runs.get("base2")

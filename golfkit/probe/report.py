@@ -30,7 +30,9 @@ def record_report(report: ProbeReport) -> RecordReport:
     """The probe report as verify's RecordReport (findings plus the summary; details under measured)."""
     details = report.to_json()
     details.pop("findings")
-    return RecordReport.of(report.record, [*report.findings, summary_finding(report)], {}, {"probe": details})
+    details.pop("notices")
+    return RecordReport.of(report.record, [*report.findings, summary_finding(report)], {}, {"probe": details},
+                           notices=report.notices)
 
 
 def render(report: ProbeReport, fmt: str) -> str:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import signal
+import stat
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -12,14 +16,27 @@ from typing import Any
 
 from golfkit.errors import GolfkitError
 from golfkit.facts import main_script
-from golfkit.files import read_source
-from golfkit.findings import Finding, error, warning
+from golfkit.files import read_source, read_text
+from golfkit.findings import Finding, error
 from golfkit.probe.inputs import DEFAULT_VOCAB, load_table, make_plan, tokenizer_bytes
 from golfkit.probe.probes import PROBES, EvaluatorResult, analyse_evaluator
-from golfkit.probe.sandbox import SandboxResult, run_child
+from golfkit.sandbox import (
+    UNCONFINED_NOTICE,
+    Box,
+    Limits,
+    Outcome,
+    copy_regular_files,
+    python_roots,
+    require,
+    run_contained,
+    scrubbed_env,
+)
 from golfkit.wrappers import unwrap_source
 
 MAX_COPY_BYTES = 1 << 20  # files of the record copied into the working copy (scripts, small configs)
+MAX_COPY_FILES = 2000
+CHILD = Path(__file__).with_name("child.py")
+MAX_MESSAGE_BYTES = 64 << 20  # one observation line from the child
 MODULE_NAME = "train_gpt"
 # Documented signs that a script evaluates each document on its own (variable-length attention).
 ISOLATION_SOURCE = re.compile(r"flash_attn_varlen|cu_seqlens|doc(ument)?[_ -]?isolat", re.IGNORECASE)
@@ -40,6 +57,7 @@ class ProbeOptions:
     seed: int = 0
     sweep: bool = True
     only: tuple[str, ...] = ()  # evaluator names; empty = all found
+    unconfined: bool = False  # run without bubblewrap (the user said so; the reports say so at their top)
 
 
 @dataclass
@@ -54,6 +72,7 @@ class ProbeReport:
     sandbox: dict[str, Any] = field(default_factory=dict)
     wrapper_layers: tuple[str, ...] = ()
     document_isolation_claim: str | None = None
+    notices: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,23 +84,38 @@ class ProbeReport:
             "sandbox": self.sandbox,
             "evaluators": [e.to_json() for e in self.evaluators],
             "findings": [f.to_json() for f in self.findings],
+            "notices": list(self.notices),
         }
 
 
 def find_script(record: Path) -> Path:
     """The record's training script as `golfkit.facts.main_script` chooses it (train_gpt.py, else the
     only train_gpt*.py, else the only .py file); a file is taken as is. A guess is refused."""
+    if record.is_symlink() or (record.exists() and not (record.is_file() or record.is_dir())):
+        raise GolfkitError(f"{record}: a symlink or special file, not a record folder or script; give the real "
+                           "file or folder")
     if record.is_file():
         return record
     if not record.is_dir():
         raise GolfkitError(f"{record}: no such record folder or script")
-    choice = main_script({p.name: p.stat().st_size for p in record.glob("*.py") if p.is_file()})
+    special = sorted(p.name for p in record.glob("*.py") if not _regular(p))
+    choice = main_script({p.name: p.lstat().st_size for p in record.glob("*.py") if _regular(p)})
+    if special and (choice is None or "train_gpt.py" in special):
+        raise GolfkitError(f"{record}: {', '.join(special)} is a symlink or special file; golfkit probes regular "
+                           "files only (a link could point anywhere): replace it with the file itself")
     if choice is None:
         raise GolfkitError(f"{record}: no train_gpt.py to probe; pass the script itself as RECORD")
     if choice.guessed_among:
         names = ", ".join(choice.guessed_among)
         raise GolfkitError(f"{record}: several scripts ({names}) and no train_gpt.py; pass the one to probe as RECORD")
     return record / choice.name
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def isolation_claim(program: str, texts: list[str]) -> str | None:
@@ -115,56 +149,88 @@ def probe_program(folder: Path, script_name: str, program: str, wrapper_layers: 
     """Probe `program` (the decoded script) as if it were `folder/script_name`. `texts` (README,
     submission.json) are searched for a claim of document-isolated evaluation."""
     options = options or ProbeOptions()
+    require(options.unconfined)
     claim = isolation_claim(program, texts)
     start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="golfkit-probe-") as tmp:
-        work = Path(tmp)
-        _working_copy(folder, work)
-        target = work / f"{MODULE_NAME}.py"
+        box = Box(Path(tmp), confined=not options.unconfined)
+        skipped = copy_regular_files(folder, box.work, MAX_COPY_BYTES, MAX_COPY_FILES)
+        target = box.work / script_name  # the decoded program in the script's own place
         target.write_text(program, encoding="utf-8")
-        data = work / "probe_data"
-        data.mkdir()
         tok = tokenizer_bytes(options.vocab_size)
-        (data / "tokenizer.model").write_bytes(tok)
+        (box.data / "tokenizer.model").write_bytes(tok)
         table, is_byte = load_table(tok)
         plan = make_plan(table, is_byte, options.seq_len, options.stride, options.windows, options.seed,
                          options.sweep)
         request = {
-            "script": str(target), "module": MODULE_NAME, "tokenizer": str(data / "tokenizer.model"),
-            "val_shard": str(data / "fineweb_val_000000.bin"), "vocab_size": plan.vocab_size,
+            "script": box.inside(target), "module": MODULE_NAME, "tokenizer": box.inside(box.data / "tokenizer.model"),
+            "val_shard": box.inside(box.data / "fineweb_val_000000.bin"), "vocab_size": plan.vocab_size,
             "seq_len": plan.seq_len, "stride": plan.stride, "seed": options.seed + 1234,
             "streams": plan.streams, "runs": plan.runs, "only": list(options.only),
         }
-        env = probe_env(data, plan.vocab_size, plan.seq_len, plan.stride)
-        box = run_child(request, work, env, options.timeout_s, options.memory_mb)
+        (box.inputs / "request.json").write_text(json.dumps(request))
+        shutil.copyfile(CHILD, box.inputs / "child.py")
+        env = scrubbed_env(box.inside(box.work),
+                           probe_env(Path(box.inside(box.data)), plan.vocab_size, plan.seq_len, plan.stride))
+        limits = Limits(wall_s=options.timeout_s, memory_mb=options.memory_mb)
+        box_run = run_contained([sys.executable, "-I", box.inside(box.inputs / "child.py"),
+                                 box.inside(box.inputs / "request.json")],
+                                box=box, env=env, limits=limits, readonly=python_roots())
     report = ProbeReport(label or str(folder), script_name, [], wrapper_layers=wrapper_layers,
                          document_isolation_claim=claim)
-    report.sandbox = {"status": box.status, "seconds": round(box.seconds, 3), "returncode": box.returncode,
-                      "network_namespace": box.isolated_network, "memory_mb": options.memory_mb,
-                      "timeout_s": options.timeout_s}
-    report.findings.extend(_sandbox_findings(box, script_name, options))
-    if box.status == "ok" and box.result is not None:
-        result = box.result
-        if result.get("document_isolated") is not None:  # the adapter's word beats the heuristics
-            claim = "golfkit_probe_adapter() says document_isolated" if result["document_isolated"] else None
-            report.document_isolation_claim = claim
-        found = result.get("evaluators", {})
-        if not found and options.only and result.get("available"):
-            report.findings.append(warning(
-                "probe.harness.no_evaluator",
-                f"{script_name} has no evaluator named {', '.join(options.only)}; it has "
-                f"{', '.join(result['available'])}", file=script_name))
-        elif not found:
-            report.findings.append(warning(
-                "probe.harness.no_evaluator",
-                f"{script_name} defines no eval_val* function golfkit can call; add golfkit_probe_adapter() with "
-                "'evaluators' (docs/probe.md)", file=script_name))
-        for name, data_ in sorted(found.items()):
-            ev = analyse_evaluator(name, data_, plan, table, script_name, claim is not None)
-            report.evaluators.append(ev)
-            report.findings.extend(ev.findings)
+    report.sandbox = dict(box_run.describe(), memory_mb=options.memory_mb, timeout_s=options.timeout_s,
+                          skipped_files=skipped[:50])
+    if options.unconfined:
+        report.notices.append(UNCONFINED_NOTICE)
+    observed = parse_channel(box_run.channel)
+    planned_runs = [run["id"] for run in plan.runs]
+    verdicts, analysable = _verdicts(box_run, observed, script_name, options, planned_runs)
+    report.findings.extend(verdicts)
+    setup = observed.setup
+    if setup is not None and setup.get("document_isolated") is not None:  # the adapter's word beats heuristics
+        claim = "golfkit_probe_adapter() says document_isolated" if setup["document_isolated"] else None
+        report.document_isolation_claim = claim
+    for name in sorted(analysable):
+        ev = analyse_evaluator(name, observed.evaluators[name], plan, table, script_name, claim is not None)
+        report.evaluators.append(ev)
+        report.findings.extend(ev.findings)
     report.seconds = time.monotonic() - start
     return report
+
+
+@dataclass
+class Observed:
+    """What the child sent: its setup summary, each evaluator's runs, a failure, whether it said done."""
+
+    setup: dict[str, Any] | None = None
+    evaluators: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failure: dict[str, Any] | None = None
+    done: bool = False
+    garbled: int = 0
+
+
+def parse_channel(data: bytes) -> Observed:
+    """The child's lines, each a JSON object with a `kind`; anything else is counted, never trusted."""
+    seen = Observed()
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            msg = json.loads(line) if len(line) <= MAX_MESSAGE_BYTES else None
+        except (ValueError, RecursionError):
+            msg = None
+        kind = msg.get("kind") if isinstance(msg, dict) else None
+        if kind == "setup" and seen.setup is None:
+            seen.setup = msg
+        elif kind == "evaluator" and isinstance(msg.get("name"), str) and isinstance(msg.get("data"), dict):
+            seen.evaluators.setdefault(msg["name"], msg["data"])
+        elif kind == "failure" and seen.failure is None:
+            seen.failure = msg
+        elif kind == "done":
+            seen.done = True
+        else:
+            seen.garbled += 1
+    return seen
 
 
 def probe_env(data: Path, vocab_size: int, seq_len: int, stride: int) -> dict[str, str]:
@@ -180,61 +246,85 @@ def probe_env(data: Path, vocab_size: int, seq_len: int, stride: int) -> dict[st
     }
 
 
-def _sandbox_findings(box: SandboxResult, script: str, options: ProbeOptions) -> list[Finding]:
-    result = box.result or {}
-    detail = str(result.get("detail", "")).strip()
-    tail = box.output_tail[-1500:]
-    if box.status == "ok":
-        return []
-    if box.status == "timeout":
-        return [error("probe.sandbox.timeout",
-                      f"{script} was stopped after {options.timeout_s:.0f} s of wall time (an endless loop, or "
-                      "work far beyond a tiny model); raise --timeout if it is only slow",
-                      file=script, evidence={"seconds": round(box.seconds, 1), "output_tail": tail})]
-    if box.status == "cpu":
-        return [error("probe.sandbox.timeout",
-                      f"{script} used up its CPU-time limit ({int(options.timeout_s) + 1} s) and was stopped",
-                      file=script, evidence={"seconds": round(box.seconds, 1), "output_tail": tail})]
-    if box.status == "memory":
+def _verdicts(run: Outcome, seen: Observed, script: str, options: ProbeOptions,
+              planned_runs: list[str]) -> tuple[list[Finding], list[str]]:
+    """The parent's verdict on how the child ended and whether every planned probe produced its
+    observations; and the evaluators whose observations may be analysed. Nothing the child says can
+    make a run that did not finish count as probed."""
+    tail = run.output_tail[-1500:]
+    where = {"file": script}
+    failure = seen.failure or {}
+    detail = str(failure.get("detail", "")).strip()
+    first = detail.splitlines()[0][:300] if detail else ""
+    if run.status == "timeout" or (run.status == "signal" and run.returncode == -signal.SIGXCPU):
+        what = (f"was stopped after {options.timeout_s:.0f} s of wall time" if run.status == "timeout"
+                else f"used up its CPU-time limit ({int(options.timeout_s) + 1} s) and was stopped")
+        return [error("probe.sandbox.timeout", f"{script} {what} (an endless loop, or work far beyond a tiny model); "
+                      "raise --timeout if it is only slow", **where,
+                      evidence={"seconds": round(run.seconds, 1), "output_tail": tail})], []
+    if run.status == "memory" or failure.get("status") == "memory":
         return [error("probe.sandbox.memory",
-                      f"{script} tried to allocate more than the {options.memory_mb} MB address-space limit and "
-                      f"was stopped ({detail or 'out of memory'}); raise --memory if a tiny model really needs it",
-                      file=script, evidence={"detail": detail, "output_tail": tail})]
-    if box.status == "network":
-        return [error("probe.sandbox.network",
-                      f"{script} tried to use the network and was stopped: {detail.splitlines()[0] if detail else ''}",
-                      file=script, evidence={"detail": detail[-1500:]})]
-    if box.status == "setup":
-        return [warning(f"probe.harness.{result.get('kind', 'setup')}", f"{script}: {detail}", file=script)]
-    if box.status == "error":
-        stage = result.get("stage", "run")
-        what = "could not be imported" if stage == "import" else f"failed during {stage}"
-        return [warning("probe.harness.import_failed" if stage == "import" else "probe.harness.failed",
-                        f"{script} {what} on CPU: {detail.splitlines()[0] if detail else 'unknown error'}; no probe "
-                        "ran (a CUDA-only dependency? see docs/probe.md for the adapter)",
-                        file=script, evidence={"detail": detail, "traceback": result.get("traceback", "")[-2000:]})]
-    return [error("probe.sandbox.crashed",
-                  f"{script} killed the probe process ({box.status}, exit status {box.returncode}); the verifier "
-                  "itself is unaffected", file=script, evidence={"returncode": box.returncode, "output_tail": tail})]
-
-
-def _working_copy(folder: Path, work: Path) -> None:
-    """Copy the record's small regular files (scripts and what they read), never following links."""
-    for path in sorted(folder.rglob("*")):
-        rel = path.relative_to(folder)
-        if path.is_symlink() or not path.is_file() or any(p.startswith(".") for p in rel.parts):
+                      f"{script} went past the {options.memory_mb} MB memory bound and was stopped "
+                      f"({run.detail or first or 'out of memory'}); raise --memory if a tiny model really needs it",
+                      **where, evidence={"detail": run.detail or detail, "peak_memory_mb": round(run.peak_memory_mb),
+                                         "output_tail": tail})], []
+    if run.status == "processes":
+        return [error("probe.sandbox.processes",
+                      f"{script} started too many processes and was stopped ({run.detail})", **where,
+                      evidence={"peak_processes": run.peak_processes, "output_tail": tail})], []
+    if failure.get("status") == "network":
+        return [error("probe.sandbox.network", f"{script} tried to use the network and was stopped: {first}",
+                      **where, evidence={"detail": detail[-1500:]})], []
+    if failure:
+        stage = str(failure.get("stage", "run"))
+        what = {"import": "could not be imported", "harness": "could not be set up"}.get(stage, f"failed during {stage}")
+        return [error("probe.not_run",
+                      f"{script} {what} on CPU: {first or 'unknown error'}; no probe ran, so nothing about its "
+                      "evaluation is known (a CUDA-only dependency? docs/probe.md shows the adapter)", **where,
+                      evidence={"stage": stage, "reason": str(failure.get("reason", failure.get("status", ""))),
+                                "detail": detail[-1500:], "traceback": str(failure.get("traceback", ""))[-2000:]})], []
+    if run.status != "exited" or run.returncode != 0:
+        why = run.detail or f"exit status {run.returncode}"
+        return [error("probe.sandbox.crashed",
+                      f"{script} ended the probe process ({why}) before it finished; no probe result counts",
+                      **where, evidence={"returncode": run.returncode, "status": run.status, "output_tail": tail})], []
+    if not seen.done or seen.setup is None:
+        reached = "after setup" if seen.setup is not None else "before golfkit could set it up"
+        return [error("probe.not_run",
+                      f"{script} ended the probe with exit status 0 {reached}, before the probes finished "
+                      "(sys.exit or os._exit in the script?); no probe result counts", **where,
+                      evidence={"stage": "exit", "output_tail": tail})], []
+    available = [n for n in seen.setup.get("available") or [] if isinstance(n, str)]
+    wanted = [n for n in available if not options.only or n in options.only]
+    if not wanted:
+        if options.only and available:
+            message = (f"{script} has no evaluator named {', '.join(options.only)} (it has {', '.join(available)}); "
+                       "no probe ran")
+        else:
+            message = (f"{script} defines no eval_val* function golfkit can call, so no probe ran; add "
+                       "golfkit_probe_adapter() with 'evaluators' (docs/probe.md)")
+        return [error("probe.not_run", message, **where, evidence={"stage": "evaluators", "available": available})], []
+    found: list[Finding] = []
+    for name in wanted:
+        data = seen.evaluators.get(name)
+        runs = data.get("runs") if isinstance(data, dict) else None
+        if not isinstance(runs, dict):
+            found.append(error("probe.not_run", f"{name}: no observations came back for it; none of its probes ran",
+                               **where, evidence={"stage": "run", "evaluator": name}))
             continue
-        if path.stat().st_size > MAX_COPY_BYTES:
-            continue
-        dest = work / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, dest)
+        missing = [r for r in planned_runs if r not in runs]
+        if missing and data.get("error") is None:
+            found.append(error("probe.not_run",
+                               f"{name}: {len(missing)} of {len(planned_runs)} planned runs produced no observations "
+                               f"({', '.join(missing[:5])}); the probes that need them did not run", **where,
+                               evidence={"stage": "run", "evaluator": name, "missing_runs": missing[:50]}))
+    return found, [n for n in wanted if isinstance(seen.evaluators.get(n), dict)]
 
 
 def _read_text(path: Path) -> str | None:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")[:200_000]
-    except OSError:
+        return read_text(path, 200_000, "a record's text")
+    except GolfkitError:
         return None
 
 

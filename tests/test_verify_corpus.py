@@ -21,6 +21,7 @@ def ids(report, prefix: str = "") -> list[str]:
     return [f.id for f in report.findings if f.id.startswith(prefix) and f.severity != Severity.INFO]
 
 
+@pytest.mark.quiet("verify.record.failed")
 def test_whole_corpus_verifies_without_crashing(corpus):
     reports = verify_paths([corpus])  # its time: bench/bench_verify.py
     assert len(reports) == 12

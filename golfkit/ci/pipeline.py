@@ -182,13 +182,20 @@ def _in_repo(report: RecordReport, folder: str, where: Path) -> RecordReport:
 
 def step_summary(result: CiResult) -> str:
     """The markdown written to $GITHUB_STEP_SUMMARY: the range, then verify's markdown report."""
+    from golfkit.report import notices
+    from golfkit.report.markdown import code_span, escape_text
+
     verdict = "failed" if result.failed else "passed"
-    folders = ", ".join(f"`{f}`" for f in result.shape.new_folders) or "none"
-    head = (f"## golfkit ci: {verdict}\n\n"
-            f"Pull request `{result.merge_base[:12]}..{result.head[:12]}` (base `{result.base[:12]}`); "
+    # folder names come from the pull request: code spans that no backtick in a name can close
+    folders = ", ".join(code_span(f) for f in result.shape.new_folders) or "none"
+    warn = "".join(f"> **Warning:** {escape_text(n)}\n\n" for n in notices(result.reports))
+    head = (f"{warn}## golfkit ci: {verdict}\n\n"
+            f"Pull request {code_span(result.merge_base[:12] + '..' + result.head[:12])} "
+            f"(base {code_span(result.base[:12])}); "
             f"new record folder(s): {folders}. The row `.` is the shape of the pull request "
             "(one new folder under records/track_*/, nothing else changed); the others are verify's.\n\n")
-    return head + render(result.reports, "markdown")
+    body = render(result.reports, "markdown")
+    return head + (body[len(warn):] if warn and body.startswith(warn) else body)
 
 
 def render_result(result: CiResult, fmt: str) -> str:

@@ -5,6 +5,9 @@ trainer (templates/train_gpt.py, every probe, the sweep on), and the wall time a
 `while True: pass` given --timeout seconds (the overshoot past the limit). The tests check what the probe
 finds and that the loop is stopped as a timeout, never how long either takes.
 
+Third, the sandbox's own cost: `python -c pass` started through golfkit.sandbox.run_contained (bubblewrap,
+prlimit, the cgroup, the watcher) against the same command started plainly, best of five each, in one run.
+
     python bench/bench_probe.py [--timeout 6] [--json]
 """
 
@@ -32,6 +35,30 @@ def probe_script(source: str, **options):
         return report, time.perf_counter() - start
 
 
+def sandbox_overhead(repeats: int = 5) -> dict[str, float]:
+    import subprocess
+
+    from golfkit.sandbox import Box, Limits, python_roots, run_contained, scrubbed_env
+
+    def plain() -> float:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-I", "-c", "pass"], check=True)
+        return time.perf_counter() - start
+
+    def contained() -> float:
+        with tempfile.TemporaryDirectory() as tmp:
+            box = Box(Path(tmp), confined=True)
+            start = time.perf_counter()
+            out = run_contained([sys.executable, "-I", "-c", "pass"], box=box, env=scrubbed_env("/tmp"),
+                                limits=Limits(wall_s=60), readonly=python_roots())
+            assert out.status == "exited" and out.returncode == 0, out.describe()
+            return time.perf_counter() - start
+
+    base = min(plain() for _ in range(repeats))
+    boxed = min(contained() for _ in range(repeats))
+    return {"plain_s": round(base, 3), "contained_s": round(boxed, 3), "ratio": round(boxed / base, 2)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=6.0, help="the sandbox's wall-time limit for the loop")
@@ -42,6 +69,7 @@ def main() -> int:
                                          timeout_s=120)
     loop, loop_wall = probe_script("while True:\n    pass\n", timeout_s=args.timeout, sweep=False)
     figures = {
+        "sandbox_start": sandbox_overhead(),
         "reference_trainer": {"probe_seconds": round(trainer.seconds, 2), "wall_seconds": round(trainer_wall, 2),
                               "findings": [f.id for f in trainer.findings],
                               "evaluators": {e.name: round(e.seconds, 2) for e in trainer.evaluators}},
@@ -53,7 +81,9 @@ def main() -> int:
     if args.json:
         print(json.dumps(figures, indent=2))
         return 0
-    ref, endless = figures["reference_trainer"], figures["endless_loop"]
+    ref, endless, start = figures["reference_trainer"], figures["endless_loop"], figures["sandbox_start"]
+    print(f"sandbox start: python -c pass {start['contained_s']:.3f} s contained vs {start['plain_s']:.3f} s plain "
+          f"({start['ratio']:.2f}x)")
     print(f"reference trainer: probed in {ref['probe_seconds']:.1f} s ({ref['wall_seconds']:.1f} s wall), "
           f"{len(ref['findings'])} findings; per evaluator: "
           + ", ".join(f"{name} {sec:.1f} s" for name, sec in ref["evaluators"].items()))

@@ -416,7 +416,10 @@ def run_contained(argv: list[str], *, box: Box, env: dict[str, str], limits: Lim
         if status != "exited":
             _kill(proc)
             break
-        time.sleep(POLL_S)
+        try:
+            proc.wait(timeout=POLL_S)  # returns at once when the run ends; else the next look at the tree
+        except subprocess.TimeoutExpired:
+            pass
     proc.wait()
     seconds = time.monotonic() - start
     rc = proc.returncode

@@ -96,6 +96,8 @@ def init_distributed(device: str | None = None) -> Dist:
         raise GolfkitError(f"--device {device}: use cpu, cuda or cuda:N")
     if use_cuda:
         dev = torch.device("cuda", local) if world > 1 else torch.device(device or "cuda")
+        if dev.index is None:  # set_device needs an index ("cuda" alone raised on torch 2.11)
+            dev = torch.device("cuda", torch.cuda.current_device())
         torch.cuda.set_device(dev)
     else:
         dev = torch.device("cpu")
@@ -125,6 +127,7 @@ def model_nll(model: GPT, device: torch.device, compile: bool = False) -> NllFn:
             logits = model.logits(h)
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none").view_as(targets)
 
+    nll.device = device  # where evaluate() builds the windows when no Dist says so
     return nll
 
 
@@ -157,7 +160,8 @@ def evaluate(
 
     `stream` is the trimmed validation stream (N tokens, N - 1 targets); bytes come from `table`.
     """
-    dist = dist or Dist()
+    # the windows are built where the model runs: the Dist's device, else the one the loss function names
+    dist = dist or Dist(device=getattr(nll, "device", CPU))
     t0 = time.perf_counter()
     cum_bytes = np.concatenate(([0], np.cumsum(table.target_bytes(stream))))
     tokens_t = torch.from_numpy(np.asarray(stream, dtype=np.int64)).to(dist.device)

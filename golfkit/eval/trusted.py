@@ -146,6 +146,7 @@ def logits_nll(forward: Callable[[torch.Tensor], torch.Tensor], vocab_size: int,
         tail = logits[:, -targets.size(1):].float()
         return F.cross_entropy(tail.flatten(0, 1), targets.flatten(), reduction="none").view_as(targets)
 
+    nll.device = device
     return nll
 
 

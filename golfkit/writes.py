@@ -47,11 +47,21 @@ class Interrupted(BaseException):  # a signal, not an error: `except Exception` 
 
 
 def refuse_existing(path: str | Path, force: bool, flag: str = "--force") -> None:
-    """Raise GolfkitError if `path` exists and `force` is off, or if it is a folder (never replaced)."""
+    """Raise GolfkitError if `path` exists and `force` is off, or if it is anything but a regular file
+    or a symlink (a folder, FIFO, device or socket is never replaced, with `force` or not)."""
     path = Path(path)
-    if os.path.isdir(path) and not os.path.islink(path):
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise GolfkitError(f"{path}: cannot check it ({exc.strerror}); give another path to write") from None
+    if stat.S_ISDIR(mode):
         raise GolfkitError(f"{path}: a folder is in the way; give the path of a file to write")
-    if os.path.lexists(path) and not force:
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise GolfkitError(f"{path}: not a regular file (a FIFO, device or socket); golfkit replaces only "
+                           "regular files: give another path to write")
+    if not force:
         raise GolfkitError(f"{path}: already exists; pass {flag} to overwrite it")
 
 

@@ -209,7 +209,8 @@ def decode(blob: bytes | memoryview, coding: dict[str, Any], shape: tuple[int, i
     mode = coding.get("mode", "table")
     if (not (-128 <= lo < hi <= 127) or rg not in GROUP_CHOICES or cg not in GROUP_CHOICES or len(shape) != 2
             or mode not in ("table", "scaled")):
-        raise GolfkitError(f"{where}: ans coding has bad fields {coding} for shape {list(shape)}; corrupt artifact")
+        fields = repr(coding) if len(repr(coding)) <= 120 else repr(coding)[:117] + "..."
+        raise GolfkitError(f"{where}: ans coding has bad fields {fields} for shape {list(shape)}; corrupt artifact")
     nrows, ncols = shape
     alphabet = hi - lo + 1
     view = memoryview(blob)

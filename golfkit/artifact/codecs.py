@@ -58,9 +58,19 @@ def byte_unshuffle(raw: bytes, stride: int) -> bytes:
     return out.tobytes()
 
 
+# LZMA2's own limits: a dictionary of at most 1.5 GiB (golfkit writes at most 64 MiB), lc + lp <= 4, pb <= 4.
+MAX_LZMA_DICT = 1 << 28
+
+
 def _lzma_filters(coding: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"id": lzma.FILTER_LZMA2, "dict_size": int(coding["dict"]), "lc": int(coding["lc"]),
-             "lp": int(coding["lp"]), "pb": int(coding["pb"])}]
+    fields = {k: coding[k] for k in ("dict", "lc", "lp", "pb")}
+    if any(isinstance(v, bool) or not isinstance(v, int) for v in fields.values()):
+        raise ValueError(f"lzma fields {fields} are not integers")
+    if not (4096 <= fields["dict"] <= MAX_LZMA_DICT and 0 <= fields["lc"] <= 4 and 0 <= fields["lp"] <= 4
+            and fields["lc"] + fields["lp"] <= 4 and 0 <= fields["pb"] <= 4):
+        raise ValueError(f"lzma fields {fields} are out of range")
+    return [{"id": lzma.FILTER_LZMA2, "dict_size": fields["dict"], "lc": fields["lc"], "lp": fields["lp"],
+             "pb": fields["pb"]}]
 
 
 def compress_bytes(raw: bytes, codec: str, level: int | None, long: bool = False) -> tuple[bytes, dict[str, Any]]:
@@ -107,7 +117,8 @@ def decompress_bytes(blob: bytes, coding: dict[str, Any], size: int, where: str)
         elif codec == "brotli":
             out = bounded.brotli_decode(blob, size)
         else:
-            raise GolfkitError(f"{where}: unknown part codec {codec!r}; this golfkit cannot read it, upgrade golfkit")
+            raise GolfkitError(f"{where}: unknown part codec {repr(codec)[:40]}; this golfkit cannot read it, "
+                               "upgrade golfkit")
     except (KeyError, TypeError, ValueError) as exc:
         raise GolfkitError(f"{where}: corrupt {codec} part ({exc}); re-copy or rebuild the artifact") from None
     except bounded.TooLarge:

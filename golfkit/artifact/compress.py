@@ -16,6 +16,11 @@ from golfkit.errors import GolfkitError
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 # Generous for any artifact under the 16 MB cap (int8 containers rarely compress below 1/8).
 DEFAULT_MAX_OUTPUT = 1 << 30
+# Below the cap, what a file may inflate to also scales with its size: trained weights compress a few
+# times at most, so a small file that claims more than MAX_RATIO times its bytes (past a floor that every
+# small test model fits in) is a decompression bomb, refused before it can fill memory.
+MAX_RATIO = 64
+RATIO_FLOOR = 16 << 20
 
 
 def sniff_codec(blob: bytes) -> str | None:
@@ -36,6 +41,19 @@ def compress(payload: bytes, codec: str = "zstd", level: int | None = None) -> b
     if codec == "zlib":
         return zlib.compress(payload, 9 if level is None else level)
     raise GolfkitError(f"unknown codec {codec!r}: use zstd or zlib")
+
+
+def output_bound(input_bytes: int, max_output: int = DEFAULT_MAX_OUTPUT) -> int:
+    """The most bytes a file of `input_bytes` may decode to: `max_output`, or less for a small file
+    (MAX_RATIO times its size, at least RATIO_FLOOR)."""
+    return min(max_output, max(RATIO_FLOOR, MAX_RATIO * input_bytes))
+
+
+def bound_note(input_bytes: int, limit: int, max_output: int) -> str:
+    """Why `limit` is what it is, for an error message."""
+    if limit < max_output:
+        return f" ({MAX_RATIO} times its {input_bytes:,} bytes: no trained model compresses that well)"
+    return ""
 
 
 def decompress(blob: bytes, max_output: int = DEFAULT_MAX_OUTPUT, where: str = "artifact") -> bytes:

@@ -22,10 +22,9 @@ import torch
 
 from golfkit import bounded
 from golfkit.artifact.codecs import byte_unshuffle
-from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT, ZSTD_MAGIC, decompress
-from golfkit.artifact.container import MAGIC, Artifact, decode_container
+from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT, ZSTD_MAGIC, bound_note, output_bound
+from golfkit.artifact.container import MAGIC, Artifact, decode_container, read_artifact_bytes
 from golfkit.errors import GolfkitError
-from golfkit.files import read_bytes
 
 BSHF = b"BSHF"
 XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -56,15 +55,18 @@ class RecordArtifact:
 def read_record_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT) -> RecordArtifact:
     """Peel compression and shuffle layers of `path` and parse the payload, never running code."""
     path = Path(path)
-    blob = read_bytes(path, max_output, "an artifact")
+    blob = read_artifact_bytes(path, max_output)
     where, layers, data = str(path), [], blob
+    # Every layer, and the tensors at the end, may hold at most this much (a small file cannot be a bomb).
+    limit = output_bound(len(blob), max_output)
     for _ in range(4):
         if data[:7] == MAGIC:
-            art = decode_container(data, where)
+            art = decode_container(data, where, max_decoded=limit)
             tensors = [StoredTensor(t.name, t.shape, t.scheme, t.parts) for t in art.tensors]
             return RecordArtifact(where, len(blob), layers, f"golfkit container v{data[7]}", data, tensors, art)
         if data[:4] == ZIP_MAGIC:
             fmt, tensors = parse_torch_payload(load_weights_only(data, where), where)
+            check_tensor_bytes(tensors, limit, where, bound_note(len(blob), limit, max_output))
             return RecordArtifact(where, len(blob), layers, fmt, data, tensors)
         if data[:4] == BSHF:
             if len(data) < 5 or not 1 <= data[4] <= 64:
@@ -72,16 +74,34 @@ def read_record_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT)
             layers.append(f"bshf/{data[4]}")
             data = byte_unshuffle(data[5:], data[4])
             continue
-        name, data = _decompress_any(data, max_output, where)
+        try:
+            name, data = _decompress_any(data, limit, where)
+        except bounded.TooLarge as exc:
+            raise GolfkitError(f"{where}: {exc}{bound_note(len(blob), limit, max_output)}") from None
         layers.append(name)
     raise GolfkitError(f"{where}: more than 4 layers of compression; not an artifact golfkit knows")
 
 
+def check_tensor_bytes(tensors: list[StoredTensor], limit: int, where: str, note: str = "") -> None:
+    """Refuse a payload whose tensors hold more than `limit` bytes in all, or a tensor larger than its
+    storage (a view that repeats a few bytes billions of times): both would fill memory when copied."""
+    total = 0
+    for t in tensors:
+        for role, part in t.parts.items():
+            size = part.numel() * part.element_size()
+            if size > part.untyped_storage().nbytes():
+                raise GolfkitError(f"{where}: tensor {t.name!r} ({role}) claims {size:,} bytes over a storage of "
+                                   f"{part.untyped_storage().nbytes():,}; not an artifact golfkit reads")
+            total += size
+            if total > limit:
+                raise GolfkitError(f"{where}: the tensors hold more than {limit:,} bytes{note}; refusing")
+
+
 def _decompress_any(data: bytes, max_output: int, where: str) -> tuple[str, bytes]:
     if data[:4] == ZSTD_MAGIC:
-        return "zstd", decompress(data, max_output, where)
+        return "zstd", _plain_bounded(data, max_output, where)
     if len(data) >= 2 and data[0] == 0x78 and (data[0] * 256 + data[1]) % 31 == 0:
-        return "zlib", decompress(data, max_output, where)
+        return "zlib", _plain_bounded(data, max_output, where)
     if data[:6] == XZ_MAGIC:
         return "xz", _lzma_bounded(data, lzma.FORMAT_XZ, None, max_output, where)
     attempts: list[tuple[str, Any]] = [
@@ -102,6 +122,17 @@ def _decompress_any(data: bytes, max_output: int, where: str) -> tuple[str, byte
     )
 
 
+def _plain_bounded(data: bytes, max_output: int, where: str) -> bytes:
+    """zstd or zlib, bounded; TooLarge goes up as it is (the caller says why the bound is what it is)."""
+    codec = bounded.zstd_decode if data[:4] == ZSTD_MAGIC else bounded.zlib_decode
+    try:
+        return codec(data, max_output)
+    except bounded.TooLarge:
+        raise
+    except GolfkitError as exc:
+        raise GolfkitError(f"{where}: {exc}") from None
+
+
 class _NotThis(Exception):
     """This decompressor does not fit the data (try the next one)."""
 
@@ -113,8 +144,8 @@ def _lzma_bounded(data: bytes, fmt: int, filters: Any, max_output: int, where: s
         if fmt == lzma.FORMAT_XZ:
             raise GolfkitError(f"{where}: {exc}") from None
         raise _NotThis from None
-    except bounded.TooLarge as exc:
-        raise GolfkitError(f"{where}: {exc}") from None
+    except bounded.TooLarge:
+        raise
 
 
 def _brotli_bounded(data: bytes, max_output: int, where: str) -> bytes:
@@ -122,8 +153,6 @@ def _brotli_bounded(data: bytes, max_output: int, where: str) -> bytes:
         return bounded.brotli_decode(data, max_output)
     except (bounded.DecodeError, bounded.MissingDecoder):
         raise _NotThis from None
-    except bounded.TooLarge as exc:
-        raise GolfkitError(f"{where}: {exc}") from None
 
 
 def load_weights_only(data: bytes, where: str) -> Any:

@@ -8,6 +8,9 @@ before loading. Shards are checked against the vocabulary, and the tokenizer aga
 from __future__ import annotations
 
 import itertools
+import math
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,8 @@ from golfkit.eval.model import GPT, ModelConfig
 
 # Documents decoded and re-encoded to check that a tokenizer produced the shards.
 TOKENIZER_SAMPLE_DOCS = 64
+# A 1024-piece model is ~250 KB; the largest vocabularies make a few MB.
+MAX_TOKENIZER_BYTES = 64 << 20
 
 
 def model_config(artifact: Artifact, overrides: dict[str, Any] | None = None, where: str = "artifact") -> ModelConfig:
@@ -41,7 +46,22 @@ def model_config(artifact: Artifact, overrides: dict[str, Any] | None = None, wh
 
 
 def build_model(artifact: Artifact, config: ModelConfig, device: torch.device, where: str = "artifact") -> GPT:
-    """golfkit's model with the artifact's (dequantized) weights, in float32, in eval mode."""
+    """golfkit's model with the artifact's (dequantized) weights, in float32, in eval mode.
+
+    The names and shapes are compared on a skeleton on the meta device, which costs Python objects per
+    layer and no memory per value. A header that claims more layers than the artifact has tensors, or a
+    size larger than all the values it holds, cannot match and is refused before even that is built (a
+    header can claim a billion layers).
+    """
+    held = sum(math.prod(t.shape) for t in artifact.tensors)
+    sizes = (config.vocab_size, config.model_dim, config.mlp_mult * config.model_dim)
+    if config.num_layers > len(artifact.tensors) or max(sizes) > held:
+        needed = config.parameter_count()
+        raise GolfkitError(
+            f"{where}: the {config.num_layers}-layer, {config.model_dim}-wide model of vocab {config.vocab_size} in "
+            f"its header (or the flags) has {needed:,} parameters, but the artifact holds {held:,} values; "
+            "check meta.model or the flags"
+        )
     with torch.device("meta"):
         skeleton = GPT(config)
     expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
@@ -78,9 +98,40 @@ def load_model(path: str | Path, overrides: dict[str, Any] | None = None, device
     return build_model(artifact, config, torch.device(device), where=str(path)), artifact
 
 
+def special_file(path: str | Path, follow_symlinks: bool = True) -> str | None:
+    """What `path` is when it is not a regular file ("a symlink", "a FIFO", "a device", "a socket",
+    "a folder", "missing"), else None. Only stat is called: nothing is opened."""
+    try:
+        mode = os.stat(path, follow_symlinks=follow_symlinks).st_mode
+    except FileNotFoundError:
+        return "missing" if follow_symlinks or not os.path.lexists(path) else "a dangling symlink"
+    except OSError as exc:
+        return f"not readable ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in ((stat.S_ISLNK, "a symlink"), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def require_regular(path: str | Path, what: str, follow_symlinks: bool = True) -> None:
+    """Raise GolfkitError unless `path` is a regular file (a symlink to one only with `follow_symlinks`):
+    a FIFO would block the reader, a device never end."""
+    kind = special_file(path, follow_symlinks)
+    if kind == "missing":
+        raise GolfkitError(f"{path}: no such file; give the path of {what}")
+    if kind is not None:
+        raise GolfkitError(f"{path}: {kind}, not a regular file; golfkit reads {what} only from a regular file")
+
+
 def load_stream(data: str | Path, vocab_size: int) -> np.ndarray:
-    """All validation tokens under `data` (a folder of fineweb_val_*.bin or a glob), checked against the vocabulary."""
+    """All validation tokens under `data` (a folder of fineweb_val_*.bin or a glob), checked against the vocabulary.
+    Each shard must be a regular file (a symlink to one is followed)."""
     paths = shard_paths(data, "val")
+    for path in paths:
+        require_regular(path, "a validation shard")
     stream = load_tokens(data, "val")
     if stream.size and int(stream.max()) >= vocab_size:
         offender = next(p for p in paths if load_tokens(p).max() >= vocab_size)
@@ -97,6 +148,11 @@ def load_matching_tokenizer(path: str | Path, vocab_size: int, stream: np.ndarra
     The check decodes up to 64 documents ([BOS] + tokens) and re-encodes them: the tokenizer that made
     the shards gives the same ids back; another one with the same vocabulary size almost never does.
     """
+    require_regular(path, "a SentencePiece tokenizer")
+    size = os.stat(path).st_size
+    if size > MAX_TOKENIZER_BYTES:
+        raise GolfkitError(f"{path}: {size:,} bytes, more than a SentencePiece tokenizer ever holds "
+                           f"({MAX_TOKENIZER_BYTES:,}); check that this is the tokenizer")
     sp = load_tokenizer(path, vocab_size)
     docs = _documents(stream, sp.bos_id(), TOKENIZER_SAMPLE_DOCS)
     if docs:

@@ -56,6 +56,15 @@ class ModelConfig:
         cfg.validate(where)
         return cfg
 
+    def parameter_count(self) -> int:
+        """The parameters of GPT(self), from the sizes alone (nothing is built); `build_model` names it
+        when it refuses a header whose model cannot be the artifact's tensors."""
+        d, kv, hidden = self.model_dim, self.num_kv_heads * self.head_dim, self.mlp_mult * self.model_dim
+        attn = 2 * d * d + 2 * d * kv + self.num_heads
+        block = attn + 2 * d * hidden + 4 * d  # attn_scale, mlp_scale, resid_mix (2 x d)
+        skips = min(self.num_layers // 2, self.num_layers - self.num_layers // 2) * d
+        return self.vocab_size * d + self.num_layers * block + skips
+
     def validate(self, where: str = "model config") -> None:
         ints = (self.vocab_size, self.num_layers, self.model_dim, self.num_heads, self.num_kv_heads, self.mlp_mult)
         if min(ints) < 1:

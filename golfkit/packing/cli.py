@@ -50,7 +50,7 @@ def build(checkpoint, code, minified, schemes, scheme_file, codec, min_numel, me
 
 
 @click.command("inspect")
-@click.argument("artifact", type=click.Path(dir_okay=False))
+@click.argument("artifact", type=click.Path())  # golfkit's reader refuses a folder in one line
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option("--max-output", default=1 << 30, show_default=True, help="Refuse to decompress past this many bytes.")
 def inspect_command(artifact, as_json, max_output) -> None:

@@ -14,6 +14,8 @@ header's `meta.seed`), re-runs the standard and sliding-window evaluations, and 
 - `rerun.budget.over_cap` (error): artifact bytes + shipped code bytes exceed 16,000,000.
 - `rerun.artifact.missing`, `rerun.data.missing` (error): nothing to re-run with.
 - `rerun.failed` (error): the artifact, data or tokenizer could not be used (the message says why).
+- `rerun.input.not_regular` (error): an artifact, shard or tokenizer of the record is a symlink, FIFO, device
+  or socket; it is never opened (named paths may be symlinks to regular files).
 - `rerun.metrics` (info): the re-run numbers; `rerun.val_bpb.matched` (info): which metric matched.
 
 With `trust_code`, artifacts that are not reference-family golfkit containers are evaluated with the
@@ -52,14 +54,16 @@ class RerunOptions:
     seq_len: int | None = None  # default: the log's eval_seq_len, else train_seq_len
     trust_code: bool = False
     device: str | None = None
+    unconfined: bool = False  # run --trust-code evaluations without the sandbox (the user said so)
 
 
 def rerun_check(data: str | Path | None = None, tokenizer: str | Path | None = None,
                 artifact: str | Path | None = None, tolerance: float = DEFAULT_TOLERANCE, stride: int | None = None,
                 seq_len: int | None = None, trust_code: bool = False,
-                device: str | None = None) -> ExtraCheck:
+                device: str | None = None, unconfined: bool = False) -> ExtraCheck:
     """An extra check for `verify_paths` that re-runs each record's evaluation (see module doc)."""
-    opts = RerunOptions(_path(data), _path(tokenizer), _path(artifact), tolerance, stride, seq_len, trust_code, device)
+    opts = RerunOptions(_path(data), _path(tokenizer), _path(artifact), tolerance, stride, seq_len, trust_code, device,
+                        unconfined)
 
     def rerun(evidence: RecordEvidence) -> list[Finding]:
         return rerun_record(evidence, opts)
@@ -78,15 +82,33 @@ def rerun_record(evidence: RecordEvidence, opts: RerunOptions) -> list[Finding]:
     if not artifacts:
         return [error("rerun.artifact.missing", f"{root}: no *.ptz artifact in the record; pass --rerun-artifact PATH")]
     data = opts.data or root
-    if not list(Path(data).glob("fineweb_val_*.bin")) and Path(data).is_dir():
+    shards = sorted(Path(data).glob("fineweb_val_*.bin"))
+    if not shards and Path(data).is_dir():
         return [error("rerun.data.missing", f"{data}: no fineweb_val_*.bin shards to re-run on; pass --rerun-data DIR")]
     tokenizer = opts.tokenizer or _find_tokenizer(root)
     if tokenizer is None:
         return [error("rerun.data.missing", f"{root}: no tokenizer .model file; pass --rerun-tokenizer PATH")]
-    findings: list[Finding] = []
+    # The record's own files are never followed if they are symlinks (they could point anywhere on this
+    # machine); files the person named may be symlinks to regular files. Nothing else is opened.
+    from golfkit.eval.load import special_file
+
+    inputs = [(p, True) for p in artifacts]  # an artifact is never read through a link (read_artifact)
+    inputs += [(p, opts.data is None) for p in shards] + [(tokenizer, opts.tokenizer is None)]
+    bad = {path: kind for path, own in inputs if (kind := special_file(path, follow_symlinks=not own)) is not None}
+    findings = [_not_regular(evidence, path, kind) for path, kind in bad.items()]
+    if any(path not in artifacts for path in bad):
+        return findings  # the data cannot be read: no artifact can be re-run
     for path in artifacts:
-        findings += _rerun_artifact(evidence, path, Path(data), tokenizer, opts)
+        if path not in bad:
+            findings += _rerun_artifact(evidence, path, Path(data), tokenizer, opts)
     return findings
+
+
+def _not_regular(evidence: RecordEvidence, path: Path, kind: str) -> Finding:
+    name = _rel(evidence, path)
+    return error("rerun.input.not_regular",
+                 f"{name}: {kind}, not a regular file; the re-run never opens a record's symlinks, FIFOs or "
+                 "devices: ship the file itself", file=name, evidence={"kind": kind})
 
 
 def _find_tokenizer(root: Path) -> Path | None:
@@ -127,7 +149,7 @@ def _evaluate(path: Path, data: Path, tokenizer: Path, opts: RerunOptions, strid
 
         script = Path(evidence.root) / (evidence.script.path if evidence.script else "train_gpt.py")
         return eval_trusted(script, path, data, tokenizer, train_seq_len=train_seq_len, seq_len=seq_len,
-                            stride=stride, device=opts.device)
+                            stride=stride, device=opts.device, unconfined=opts.unconfined)
     from golfkit.eval.run import eval_artifact
 
     return eval_artifact(path, data, tokenizer, seq_len=seq_len, stride=stride, train_seq_len=train_seq_len,
@@ -247,8 +269,8 @@ def _budget_findings(evidence: RecordEvidence, name: str, artifact_bytes: int) -
 
 
 def _rel(evidence: RecordEvidence, path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path(evidence.root).resolve()))
+    try:  # the folder resolved, the name as it is: a symlink is named, not followed
+        return str((path.parent.resolve() / path.name).relative_to(Path(evidence.root).resolve()))
     except ValueError:
         return str(path)
 

@@ -94,6 +94,19 @@ def _stride_zero_payload() -> bytes:
     return zstd(buf.getvalue())
 
 
+def _deflated_zip() -> bytes:
+    """A torch.save zip whose one storage is 1 GiB of zeros, deflated (torch.save stores; torch.load inflates)."""
+    import io
+    import zipfile
+
+    buf, out = io.BytesIO(), io.BytesIO()
+    torch.save({"w": torch.zeros(4)}, buf)
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for info in src.infolist():
+            z.writestr(info.filename, bytes(1 << 30) if info.filename.endswith("/data/0") else src.read(info))
+    return zstd(out.getvalue())
+
+
 # name -> (artifact bytes, the words the one-line refusal holds)
 ARTIFACT_CASES = {
     "json-nested-100k-deep": (lambda: zstd(container(b"[" * 100_000 + b"]" * 100_000)), "nests 100,000 deep"),
@@ -118,6 +131,7 @@ ARTIFACT_CASES = {
     "shape-of-strings": (lambda: zstd(container({"tensors": [raw_entry(["a"])]}, b"\0" * 4)), "not a list of"),
     "zstd-bomb-of-1-GiB": (_bomb, "no trained model compresses that well"),
     "torch-view-of-2**40-floats": (_stride_zero_payload, "over a storage of 4"),
+    "torch-zip-deflated-1-GiB": (_deflated_zip, "zip unpacks to 1,073,74"),
 }
 SPECIAL_CASES = ("symlink-to-dev-zero", "fifo", "symlink-to-an-artifact", "folder")
 # A well-formed artifact whose header claims a model that cannot be its tensors: inspect shows it, eval refuses.

@@ -14,6 +14,7 @@ import lzma
 import math
 import pickle
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,7 @@ def read_record_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT)
             tensors = [StoredTensor(t.name, t.shape, t.scheme, t.parts) for t in art.tensors]
             return RecordArtifact(where, len(blob), layers, f"golfkit container v{data[7]}", data, tensors, art)
         if data[:4] == ZIP_MAGIC:
+            check_zip_size(data, limit, where, bound_note(len(blob), limit, max_output))
             fmt, tensors = parse_torch_payload(load_weights_only(data, where), where)
             check_tensor_bytes(tensors, limit, where, bound_note(len(blob), limit, max_output))
             return RecordArtifact(where, len(blob), layers, fmt, data, tensors)
@@ -153,6 +155,18 @@ def _brotli_bounded(data: bytes, max_output: int, where: str) -> bytes:
         return bounded.brotli_decode(data, max_output)
     except (bounded.DecodeError, bounded.MissingDecoder):
         raise _NotThis from None
+
+
+def check_zip_size(data: bytes, limit: int, where: str, note: str = "") -> None:
+    """Refuse a zip whose members unpack to more than `limit` bytes in all, before torch.load inflates
+    them (its reader sizes each member's buffer by the size the zip declares)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            total = sum(info.file_size for info in z.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as exc:
+        raise GolfkitError(f"{where}: not a readable torch.save payload ({str(exc)[:120]})") from None
+    if total > limit:
+        raise GolfkitError(f"{where}: the torch.save zip unpacks to {total:,} bytes, more than {limit:,}{note}; refusing")
 
 
 def load_weights_only(data: bytes, where: str) -> Any:

@@ -62,6 +62,18 @@ def test_rescore_without_update_is_coverage_not_single_pass():
     assert [f.id for f in coverage("ev", log, STREAM, WHERE)] == ["probe.coverage.double_scored"]
 
 
+@pytest.mark.fires("probe.coverage.double_scored", "probe.single_pass.rescored")
+def test_double_scored_counts_the_extra_scores_of_one_model_version_only():
+    # position 6 scored twice before the update at t=20 and once after it: one extra score (the re-score
+    # after the update is C4's); position 7 scored three times before it: two extra
+    log = run([(p, 1.0, 1 + p) for p in range(8)] + [(6, 1.0, 9), (6, 1.0, 21), (7, 1.0, 10), (7, 1.0, 11)],
+              updates=[20])
+    (finding,) = coverage("ev", log, STREAM, WHERE)
+    assert finding.evidence["positions"] == [[6, 7]] and finding.evidence["extra_scores"] == 3
+    assert "2 of 8 targets" in finding.message and "(3 extra scores added)" in finding.message
+    assert single_pass("ev", log, WHERE)[0].evidence["positions"] == [[6, 6]]
+
+
 @pytest.mark.fires("probe.score_before_update.trained_first")
 def test_training_before_scoring_fires_c3():
     # chunk [4, 8) is trained on (tokens 4..8) and updated at t=6, then scored at t=7..10

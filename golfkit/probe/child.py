@@ -399,7 +399,9 @@ def pending_losses_class(torch, rec):
             with no_subclass():
                 tracked = [a for a in walk(args, kwargs) if isinstance(a, PendingLosses)]
                 live = [a for a in tracked if mine(a)] if not rec.busy else []
-                if name in ("__reduce_ex__", "__deepcopy__"):  # pickled or copied: used, and made plain
+                if name in ("__reduce_ex__", "__deepcopy__", "__format__"):
+                    # pickled, copied or printed: used, and done on a plain alias (torch's own code for
+                    # these treats a subclass differently)
                     args = tuple(plain(a) for a in args)
                 out = func(*args, **kwargs)
                 if not live or name in _META or name in _TESTS:

@@ -1,5 +1,6 @@
 """The one way golfkit reads a file it is given: a regular file of at most a bound of bytes, decoded
-as its caller needs (UTF-8 text, or Python source by its coding line).
+as its caller needs (UTF-8 text, or Python source by its coding line); and the one way it parses
+Python source, `parse_source`: bounded in size, tokens and nesting before `ast.parse`, in depth after.
 
 Anything else is a GolfkitError that says what is wrong, where, and what to do: a missing path,
 a folder, a FIFO, socket or device (refused before a byte is read, so a FIFO never blocks), a
@@ -9,16 +10,51 @@ must be a regular file.
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import stat
 import tokenize
+import warnings
 from pathlib import Path
 
 from golfkit.errors import GolfkitError
 
 # Larger than any real training script (the biggest seen is ~160 KB) by far.
 MAX_SCRIPT_BYTES = 8 << 20
+
+# Bounds of `parse_source`. A syntax tree costs up to ~1 KB of memory per token (`a\n` repeated:
+# 922 bytes per character under CPython 3.11), so the token count bounds memory, not the length:
+# 300,000 tokens is at most ~300 MB, 10x the largest real script (30,255 tokens in 140 KB; the
+# largest decoded wrapper payload has 14,502). A string literal is one token however long. Depth:
+# real scripts' syntax trees are at most 20 deep; python-minifier fails past ~250 and CPython's
+# parser and compiler past ~1,000, so 100 leaves room on both sides.
+MAX_SOURCE_CHARS = MAX_SCRIPT_BYTES
+MAX_SOURCE_TOKENS = 300_000
+MAX_SOURCE_DEPTH = 100
+# Where this Python's tokenize gives up on a source (the parser may still read it), a source this
+# short is parsed anyway: its tree stays under the token bound's memory.
+_UNCHECKED_CHARS = 256 << 10
+_OPEN, _CLOSE, _UNARY = frozenset("([{"), frozenset(")]}"), frozenset({"-", "+", "~", "not", "await"})
+
+
+class SourceRefused(GolfkitError):
+    """Python source over a bound of `parse_source`. `kind`: "too_large" or "too_deep"; `where`: the
+    name it was parsed under; `line`: where the bound was crossed (None when only the parser knows)."""
+
+    def __init__(self, message: str, kind: str, where: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.where = where
+        self.line = line
+
+
+class SourceSyntaxError(GolfkitError):
+    """Python source this Python cannot parse (a syntax error, a null byte); `line` when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class TooLarge(GolfkitError):
@@ -86,6 +122,92 @@ def decode_source(data: bytes, where: str = "source") -> str:
             f"{where}: not valid Python source text ({exc}); save it as UTF-8 or declare its coding"
         ) from None
     return text.removeprefix("\ufeff")
+
+
+def parse_source(text: str, where: str = "source") -> ast.Module:
+    """The syntax tree of the Python source `text`; `where` names it in messages ("train_gpt.py").
+
+    Bounds before the tree is built: MAX_SOURCE_CHARS characters, MAX_SOURCE_TOKENS tokens, brackets
+    and unary operators nested MAX_SOURCE_DEPTH deep (a tokenize pass that stops at the first bound
+    crossed); after: a tree MAX_SOURCE_DEPTH deep (`a.b.c...` and `a+a+...` nest without brackets).
+    Raises SourceRefused past a bound (never MemoryError or RecursionError), SourceSyntaxError for
+    source this Python does not parse. Every golfkit caller of `ast.parse` goes through here.
+    """
+    if len(text) > MAX_SOURCE_CHARS:
+        raise SourceRefused(f"{where}: {len(text):,} characters of Python source, more than golfkit parses "
+                            f"({MAX_SOURCE_CHARS:,}); no training script is that large", "too_large", where)
+    if not _prescan(text, where) and len(text) > _UNCHECKED_CHARS:
+        raise SourceRefused(f"{where}: this Python cannot tokenize the source, and {len(text):,} characters are "
+                            "too many to parse unchecked; check it under the Python it was written for", "too_large",
+                            where)
+    try:
+        with warnings.catch_warnings():  # a record's invalid escapes are not ours to print (its name is not safe)
+            warnings.simplefilter("ignore")
+            tree = ast.parse(text, filename=where)
+    except SyntaxError as exc:
+        raise SourceSyntaxError(_syntax_message(exc, where), exc.lineno) from None
+    except ValueError as exc:  # null bytes
+        raise SourceSyntaxError(f"{where}: cannot parse ({exc}); save it as Python source text") from None
+    except (MemoryError, RecursionError):
+        # CPython's parser stack guard (MemoryError) or its tree builder's recursion guard fired.
+        raise _too_deep(where, None) from None
+    _check_depth(tree, where)
+    return tree
+
+
+def _prescan(text: str, where: str) -> bool:
+    """Count tokens and bracket/unary nesting; raise SourceRefused at the first bound crossed.
+
+    False when this Python's tokenize gives up before the end (the parser then says why, or the
+    caller refuses an unchecked text too long to parse safely).
+    """
+    count = depth = unary = 0
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            if token.type in (tokenize.NL, tokenize.COMMENT):
+                continue
+            count += 1
+            string = token.string
+            if token.type == tokenize.STRING and "f" in string[: len(string) - len(string.lstrip("rRbBuUfF"))].lower():
+                count += 3 * string.count("{")  # before 3.12, an f-string is one token of many tree nodes
+            line = token.start[0]
+            if count > MAX_SOURCE_TOKENS:
+                raise SourceRefused(f"{where}:{line}: more than {MAX_SOURCE_TOKENS:,} tokens of Python source (real "
+                                    "scripts: ~30,000); golfkit does not parse that", "too_large", where, line)
+            if token.type == tokenize.OP and string in _OPEN:
+                depth += 1
+            elif token.type == tokenize.OP and string in _CLOSE:
+                depth = max(0, depth - 1)
+            unary = unary + 1 if token.type in (tokenize.OP, tokenize.NAME) and string in _UNARY else 0
+            if depth + unary > MAX_SOURCE_DEPTH:
+                raise _too_deep(where, line)
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return True
+
+
+def _check_depth(tree: ast.AST, where: str) -> None:
+    """Refuse a tree deeper than MAX_SOURCE_DEPTH (walked without recursion)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_SOURCE_DEPTH:
+            raise _too_deep(where, getattr(node, "lineno", None))
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _too_deep(where: str, line: int | None) -> SourceRefused:
+    at = f"{where}:{line}" if line else where
+    return SourceRefused(f"{at}: expressions nest more than {MAX_SOURCE_DEPTH} levels deep (real scripts: ~20); "
+                         "golfkit does not parse that", "too_deep", where, line)
+
+
+def _syntax_message(exc: SyntaxError, where: str) -> str:
+    hint = "fix the syntax error"
+    if "f-string" in str(exc.msg):
+        hint = "it may need Python 3.12 (nested same-quote f-strings); run golfkit under 3.12"
+    at = f"{where}:{exc.lineno}" if exc.lineno else where
+    return f"{at}: cannot parse ({exc.msg}); {hint}"
 
 
 def _refuse_special(mode: int, where: str, what: str) -> None:

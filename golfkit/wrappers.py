@@ -7,6 +7,10 @@ base64, ascii85 or raw bytes in a latin-1 string literal, payloads split over ad
 concatenated literals. The argument is evaluated by a small interpreter over the syntax tree that
 knows only those functions, so nothing from the file is ever executed. Decoded payloads that are
 wrappers themselves are unwrapped again.
+
+Bounded before work: each layer decodes to at most `max_output` bytes (every decoder call, every
+concatenation, the layer's program), all layers together to at most `max_total`, at most MAX_LAYERS
+layers deep; every layer is parsed by `files.parse_source` (size, tokens and nesting bounded).
 """
 
 from __future__ import annotations
@@ -19,9 +23,17 @@ from dataclasses import dataclass, field
 
 from golfkit import bounded
 from golfkit.errors import GolfkitError
-from golfkit.files import decode_source
+from golfkit.files import MAX_SCRIPT_BYTES, SourceRefused, SourceSyntaxError, decode_source, parse_source
 
-MAX_LAYERS = 8
+# Real wrappers have one layer and decode to at most 50 KB (2026-04-08: 50,110 bytes); a layer may
+# decode to as much as a script file may hold, all layers together to twice that.
+MAX_LAYERS = 4
+MAX_LAYER_BYTES = MAX_SCRIPT_BYTES
+MAX_PPMD_MEMORY = 256 << 20
+# Text encodings a wrapper may name (`.encode("latin-1")`, `str(b, "utf-8")`): each maps a character
+# to at most 4 bytes in linear time (punycode, for one, takes quadratic time).
+_ENCODINGS = {"utf-8", "latin-1", "iso8859-1", "ascii", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
+              "utf-32-be", "cp1252"}
 
 
 @dataclass(frozen=True)
@@ -35,25 +47,61 @@ class Unwrapped:
     layers: tuple[str, ...]
 
 
-def unwrap_source(text: str, max_output: int = 64 << 20) -> Unwrapped | None:
-    """Decode `text` if it is a self-extracting wrapper, recursively; None when it is not one.
+def unwrap_source(text: str, max_output: int = MAX_LAYER_BYTES, max_total: int | None = None,
+                  where: str | None = None) -> Unwrapped | None:
+    """Decode `text` if it is a self-extracting wrapper, recursively; None when it is not one (or is
+    not Python this interpreter parses: the caller's own parse says why).
 
     Raises GolfkitError when it is a wrapper whose payload cannot be decoded safely: corrupt data,
-    a decoder argument that is not a literal, more than `max_output` bytes, or too many layers.
+    a decoder argument that is not a literal, a layer of more than `max_output` bytes, more than
+    `max_total` (default twice `max_output`) in all, or more than MAX_LAYERS layers; and
+    `files.SourceRefused` when `text` or a decoded layer is over a bound of `parse_source`.
+    `where` names `text` at the start of every message (the file's path, say).
     """
+    budget = _Budget(max_output, 2 * max_output if max_total is None else max_total)
     layers: list[str] = []
     source = text
-    while True:
-        found = _unwrap_once(source, max_output)
-        if found is None:
-            break
-        source, layer = found
-        layers.append(layer)
-        if len(layers) > MAX_LAYERS:
-            raise GolfkitError(f"wrapper nests more than {MAX_LAYERS} layers deep; refusing to decode further")
+    try:
+        while True:
+            name = where or "source"
+            found = _unwrap_once(source, budget, f"{name} (decoded layer {len(layers)})" if layers else name)
+            if found is None:
+                break
+            if len(layers) == MAX_LAYERS:
+                raise GolfkitError(f"wrapper nests more than {MAX_LAYERS} layers deep (real ones have 1); "
+                                   "refusing to decode further")
+            source, layer = found
+            layers.append(layer)
+    except SourceRefused:
+        raise  # names its source already
+    except GolfkitError as exc:
+        if where is None:
+            raise
+        raise GolfkitError(f"{where}: {exc}") from None
     if not layers:
         return None
     return Unwrapped(source, tuple(layers))
+
+
+@dataclass
+class _Budget:
+    """What a wrapper may decode to: `layer` bytes per decoder call, concatenation or layer, `total` in all."""
+
+    layer: int
+    total: int
+    used: int = 0
+
+    def bound(self) -> int:
+        """The most one decoder call may produce now."""
+        return min(self.layer, self.total - self.used)
+
+    def spend(self, size: int, what: str) -> None:
+        if size > self.layer:
+            raise GolfkitError(f"wrapper {what} is {size:,} bytes, more than a layer may decode to "
+                               f"({self.layer:,}); refusing")
+        self.used += size
+        if self.used > self.total:
+            raise GolfkitError(f"wrapper layers decode to more than {self.total:,} bytes in all; refusing")
 
 
 # --- the interpreter ------------------------------------------------------------------------
@@ -106,8 +154,8 @@ _CONSTRUCTORS = {
 
 
 class _Interpreter:
-    def __init__(self, max_output: int) -> None:
-        self.max_output = max_output
+    def __init__(self, budget: _Budget) -> None:
+        self.budget = budget
         self.env: dict[str, object] = {}
 
     # statements
@@ -142,6 +190,9 @@ class _Interpreter:
                 if not result.steps:
                     raise _NotWrapper  # exec of a plain literal is a program, not a wrapper
                 pieces.append(self._as_text(result.value))
+                if sum(map(len, pieces)) > self.budget.layer:
+                    raise GolfkitError(f"wrapper layer decodes to more than {self.budget.layer:,} characters; "
+                                       "refusing")
                 step = "+".join(result.steps)
                 if step not in layer:
                     layer.append(step)
@@ -171,6 +222,9 @@ class _Interpreter:
             left, right = self.eval(node.left), self.eval(node.right)
             a, b = left.value, right.value
             if isinstance(node.op, ast.Add) and type(a) is type(b) and isinstance(a, (str, bytes, int)):
+                if isinstance(a, (str, bytes)) and len(a) + len(b) > self.budget.layer:
+                    raise GolfkitError(f"wrapper concatenates more than {self.budget.layer:,} bytes of payload; "
+                                       "refusing")
                 return _Value(a + b, left.steps + right.steps)
             if isinstance(node.op, ast.BitOr) and isinstance(a, int) and isinstance(b, int):
                 return _Value(a | b)
@@ -255,7 +309,20 @@ class _Interpreter:
         return self._decode(name, payload, steps, kwargs, args[1:])
 
     def _decode(self, name: str, payload, steps: list[str], kwargs: dict, extra: list[_Value]) -> _Value:
-        bound = self.max_output
+        """One decoder call, bounded by what the budget has left; its output is spent from the budget."""
+        bound = self.budget.bound()
+        try:
+            found = self._decode_within(name, payload, steps, kwargs, extra, bound)
+        except bounded.TooLarge:
+            if bound < self.budget.layer:
+                raise GolfkitError(f"wrapper layers decode to more than {self.budget.total:,} bytes in all; "
+                                   "refusing") from None
+            raise
+        self.budget.spend(len(found.value), "payload")  # type: ignore[arg-type]
+        return found
+
+    def _decode_within(self, name: str, payload, steps: list[str], kwargs: dict, extra: list[_Value],
+                       bound: int) -> _Value:
         short = name.split(".", 1)[1] if name.startswith("base64.") else name
         if name.startswith("base64."):
             data = payload.encode("ascii") if isinstance(payload, str) else payload
@@ -289,6 +356,10 @@ class _Interpreter:
             return _Value(bounded.zstd_decode(payload, bound), steps + ["zstd"])
         if name == "pyppmd.decompress":
             options = {k: kwargs[k] for k in ("max_order", "mem_size", "variant") if k in kwargs}
+            memory = options.get("mem_size", 16 << 20)
+            if not isinstance(memory, int) or not 0 < memory <= MAX_PPMD_MEMORY:
+                raise GolfkitError(f"wrapper asks PPMd for {memory!r} bytes of model memory; golfkit allocates at most "
+                                   f"{MAX_PPMD_MEMORY:,} (real payloads use 16 MiB)")
             return _Value(bounded.ppmd_decode(payload, bound, **options), steps + ["ppmd"])
         raise _NotWrapper
 
@@ -297,6 +368,7 @@ class _Interpreter:
         data = groups.value
         if not isinstance(data, bytes) or any(b > 127 for b in data) or length > len(data) * 7 // 8 + 1:
             raise GolfkitError("ascii7 wrapper payload is not 7-bit groups of the stated length; the file is corrupt")
+        self.budget.spend(length, "ascii7 payload")
         bits = "".join(format(b, "07b") for b in data)
         try:
             out = int(bits, 2).to_bytes(length, "big") if bits else b""
@@ -307,6 +379,9 @@ class _Interpreter:
     def _transcode(self, value, name: str, encoding) -> str | bytes:
         if not isinstance(encoding, str):
             raise _NotWrapper
+        if codecs_normal(encoding) not in _ENCODINGS:
+            raise GolfkitError(f"wrapper payload is {name.split('.')[1]}d as {encoding[:40]!r}; golfkit decodes "
+                               f"only {', '.join(sorted(_ENCODINGS))}")
         try:
             if name == "str.encode" and isinstance(value, str):
                 return value.encode(encoding)
@@ -396,14 +471,14 @@ def _is_exec(node: ast.AST, env: dict) -> bool:
         and env.get(func.value.id) == _Module("builtins")
 
 
-def _unwrap_once(text: str, max_output: int) -> tuple[str, str] | None:
+def _unwrap_once(text: str, budget: _Budget, where: str) -> tuple[str, str] | None:
     try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+        tree = parse_source(text, where)  # SourceRefused (over a bound) goes to the caller
+    except SourceSyntaxError:
         return None  # not Python this interpreter reads, so not a wrapper we can decode
     if not any(isinstance(s, ast.Expr) and _is_exec(s.value, {}) for s in tree.body):
         return None
-    interpreter = _Interpreter(max_output)
+    interpreter = _Interpreter(budget)
     try:
         return interpreter.run(tree)
     except _NotWrapper:

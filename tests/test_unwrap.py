@@ -17,9 +17,9 @@ from click.testing import CliRunner
 
 from golfkit.cli import main
 from golfkit.errors import GolfkitError
-from golfkit.files import decode_source
+from golfkit.files import SourceRefused, decode_source
 from golfkit.minify.wrap import latin1_literal
-from golfkit.wrappers import unwrap_source
+from golfkit.wrappers import MAX_LAYERS, unwrap_source
 
 PROGRAM = "import math\n\ndef area(r):\n    return math.pi * r * r\n\nprint(f'area {area(2.0):.3f}')\n"
 RAW_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9}]
@@ -202,3 +202,77 @@ def test_cli_unwrap_refuses_a_plain_script_with_exit_2(tmp_path):
     path = tmp_path / "plain.py"
     path.write_text(PROGRAM)
     assert_usage_error(CliRunner().invoke(main, ["unwrap", str(path)]), "not a self-extracting wrapper")
+
+
+# --- bounds before work (issue 13) ------------------------------------------------------------
+
+
+def zlib_b64_layer(text: str) -> str:
+    return f'import zlib,base64\nexec(zlib.decompress(base64.b64decode("{base64.b64encode(zlib.compress(text.encode())).decode()}")))\n'
+
+
+def test_four_layers_decode_and_a_fifth_is_refused():
+    text = PROGRAM
+    for _ in range(MAX_LAYERS):
+        text = zlib_b64_layer(text)
+    assert unwrap_source(text).layers == ("base64+zlib",) * MAX_LAYERS
+    with pytest.raises(GolfkitError, match=f"more than {MAX_LAYERS} layers"):
+        unwrap_source(zlib_b64_layer(text))
+
+
+def test_layers_are_bounded_in_total_as_well_as_each():
+    inner = "#" * (3 << 20) + "\n"  # 3 MiB of comment: one token, cheap to parse
+    text = zlib_b64_layer(zlib_b64_layer(inner))
+    assert unwrap_source(text, max_output=4 << 20, max_total=8 << 20).source == inner
+    with pytest.raises(GolfkitError, match="in all"):
+        unwrap_source(text, max_output=4 << 20, max_total=(3 << 20) + 100)
+    with pytest.raises(GolfkitError, match="more than 2,097,152 bytes"):
+        unwrap_source(text, max_output=2 << 20)
+
+
+def test_concatenation_cannot_grow_a_payload_past_the_layer_bound():
+    # Each decode is small, but doubling through names would reach gigabytes without another decode.
+    blob = base64.b64encode(zlib.compress(b"#" * (1 << 20))).decode()
+    lines = ["import zlib,base64", f'a=zlib.decompress(base64.b64decode("{blob}"))']
+    lines += [f"{chr(98 + i)}={chr(97 + i)}+{chr(97 + i)}" for i in range(12)]
+    text = "\n".join(lines) + f"\nexec({chr(97 + 12)})\n"
+    with pytest.raises(GolfkitError, match="concatenates more than"):
+        unwrap_source(text, max_output=4 << 20)
+
+
+def test_many_exec_pieces_cannot_grow_a_layer_past_its_bound():
+    blob = base64.b64encode(zlib.compress(b"#" * (1 << 20))).decode()
+    text = "import zlib,base64\n" + f'exec(zlib.decompress(base64.b64decode("{blob}")))\n' * 6
+    with pytest.raises(GolfkitError, match="layer decodes to more than|in all"):
+        unwrap_source(text, max_output=4 << 20, max_total=64 << 20)
+
+
+def test_a_payload_over_the_parse_bounds_is_refused_with_its_layer_named():
+    deep = "x=" + "-" * 7000 + "1\n"
+    with pytest.raises(SourceRefused, match=r"^train_gpt\.py \(decoded layer 1\):1: expressions nest") as info:
+        unwrap_source(zlib_b64_layer(deep), where="train_gpt.py")
+    assert (info.value.kind, info.value.where) == ("too_deep", "train_gpt.py (decoded layer 1)")
+    with pytest.raises(SourceRefused, match=r"^plain\.py:1: expressions nest"):
+        unwrap_source(deep, where="plain.py")
+
+
+def test_errors_name_the_file_when_given():
+    with pytest.raises(GolfkitError, match=r"^w\.py: wrapper payload is not valid b85"):
+        unwrap_source('import zlib,base64\nexec(zlib.decompress(base64.b85decode("~~~~")))\n', where="w.py")
+
+
+@pytest.mark.parametrize("encoding", ["punycode", "unicode_escape", "idna", "rot13"])
+def test_only_linear_text_encodings_are_decoded(encoding):
+    blob = base64.b64encode(zlib.compress(PROGRAM.encode())).decode()
+    text = f'import zlib,base64\nexec(zlib.decompress(base64.b64decode("{blob}")).decode("{encoding}"))\n'
+    with pytest.raises(GolfkitError, match="golfkit decodes only"):
+        unwrap_source(text)
+    assert unwrap_source(text.replace(encoding, "utf-8")).source == PROGRAM
+
+
+def test_ppmd_model_memory_is_bounded():
+    blob = b85(pyppmd.compress(PROGRAM.encode(), max_order=6, variant="I"))
+    text = f'import pyppmd,base64\nexec(pyppmd.decompress(base64.b85decode("{blob}"),mem_size=MEM))\n'
+    assert unwrap_source(text.replace("MEM", str(16 << 20))).source == PROGRAM
+    with pytest.raises(GolfkitError, match="PPMd"):
+        unwrap_source(text.replace("MEM", str(1 << 31)))

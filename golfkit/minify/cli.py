@@ -103,7 +103,7 @@ def _check(path: Path, original: Path | None, as_json: bool) -> None:
 
     text = read_source(path)
     source = read_source(original) if original else None
-    findings = [proof_summary(text)] + prove(text, None, source, str(path))
+    findings = [proof_summary(text, str(path))] + prove(text, None, source, str(path))
     if as_json:
         click.echo(json.dumps({"file": str(path), "findings": [f.to_json() for f in findings]}, indent=2))
     else:
@@ -129,7 +129,7 @@ def unwrap(file: Path, out: Path | None, max_output: int, force: bool) -> None:
 
     if out:
         _check_target(out, file, force)
-    unwrapped = unwrap_source(read_source(file), max_output)
+    unwrapped = unwrap_source(read_source(file), max_output, where=str(file))
     if unwrapped is None:
         raise GolfkitError(f"{file}: not a self-extracting wrapper (it runs as written); read it directly")
     click.echo(f"# golfkit unwrap: {file}: {' > '.join(unwrapped.layers)}", err=True)

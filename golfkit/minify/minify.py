@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 
 from golfkit.errors import GolfkitError
+from golfkit.files import parse_source
 from golfkit.findings import Finding, info, warning
 
 # Identifiers whose use means argument/return annotations are read at run time.
@@ -56,16 +57,9 @@ class Minified:
 
 
 def parse(source: str, where: str) -> ast.Module:
-    """Parse Python source or raise GolfkitError naming the line (and Python 3.12 syntax, when that is why)."""
-    try:
-        return ast.parse(source, filename=where)
-    except SyntaxError as exc:
-        hint = "fix the syntax error"
-        if "f-string" in str(exc.msg):
-            hint = "it may need Python 3.12 (nested same-quote f-strings); run golfkit under 3.12"
-        raise GolfkitError(f"{where}:{exc.lineno}: cannot parse ({exc.msg}); {hint}") from None
-    except ValueError as exc:  # null bytes
-        raise GolfkitError(f"{where}: cannot parse ({exc})") from None
+    """Parse Python source, bounded (`files.parse_source`), or raise GolfkitError naming the line (and
+    Python 3.12 syntax, when that is why)."""
+    return parse_source(source, where)
 
 
 def choose_options(tree: ast.Module, source: str, where: str) -> tuple[MinifyOptions, list[Finding]]:

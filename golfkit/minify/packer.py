@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import base64
 import lzma
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from golfkit.minify.wrap import (
     available_codecs,
     candidates,
 )
-from golfkit.wrappers import unwrap_source
+from golfkit.wrappers import MAX_LAYER_BYTES, unwrap_source
 
 WRAP_CHOICES = ("auto", "none") + ENCODINGS
 
@@ -79,13 +78,13 @@ def records_recipe(source: str) -> bytes:
 
 
 def pack(text: str, where: str = "script", wrap: str = "auto", codecs: tuple[str, ...] = ALL_CODECS,
-         max_output: int = 64 << 20) -> Packed:
+         max_output: int = MAX_LAYER_BYTES) -> Packed:
     """Minify `text` (a script, or a wrapper whose payload is minified instead), wrap it when that is
     smaller, and prove the result. Raises GolfkitError for input that is not a Python program."""
     if wrap not in WRAP_CHOICES:
         raise GolfkitError(f"--wrap {wrap!r}: choose from {', '.join(WRAP_CHOICES)}")
     findings: list[Finding] = []
-    unwrapped = unwrap_source(text, max_output)
+    unwrapped = unwrap_source(text, max_output, where=where)
     source = text
     if unwrapped is not None:
         source = unwrapped.source
@@ -97,7 +96,7 @@ def pack(text: str, where: str = "script", wrap: str = "auto", codecs: tuple[str
         ))
     minified = minify_mod.minify_source(source, where)
     findings += minified.findings
-    tree = ast.parse(source)
+    tree = minify_mod.parse(source, where)  # parsed (bounded) by minify_source just above
     traps = minify_mod.traps(tree, where)
     encodings = ENCODINGS if wrap == "auto" else ((wrap,) if wrap != "none" else ())
     if wrap == "auto" and any(f.id == "minify.trap.reads_own_file" for f in traps):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 
+from golfkit.files import SourceSyntaxError, parse_source
 from golfkit.findings import Finding, error, info
 from golfkit.wrappers import unwrap_source
 
@@ -60,10 +61,11 @@ def prove(packed: str, minified: str | None, original: str | None, where: str = 
     """Check `packed` (the file's text) against the minified source and the original; [] means proven.
 
     With `minified` None, the decoded text itself is what is checked; with `original` None, steps 3-4
-    are skipped (a record's wrapper, whose readable source we do not have).
+    are skipped (a record's wrapper, whose readable source we do not have). Raises GolfkitError for
+    input over a parse bound (`files.parse_source`) and for an original that does not parse.
     """
     findings: list[Finding] = []
-    unwrapped = unwrap_source(packed)
+    unwrapped = unwrap_source(packed, where=where)
     decoded = unwrapped.source if unwrapped else packed
     if minified is not None and decoded != minified:
         findings.append(error(
@@ -73,19 +75,17 @@ def prove(packed: str, minified: str | None, original: str | None, where: str = 
         ))
         return findings
     try:
-        tree = ast.parse(decoded)
+        tree = parse_source(decoded, where)
         compile(tree, where, "exec")
+    except SourceSyntaxError as exc:
+        findings.append(_does_not_compile(str(exc), exc.line, where))
+        return findings
     except (SyntaxError, ValueError) as exc:
-        findings.append(error(
-            "minify.proof.does_not_compile",
-            f"the decoded program does not compile here ({getattr(exc, 'msg', exc)}); "
-            "if it needs Python 3.12, check it under 3.12",
-            file=where, line=getattr(exc, "lineno", None),
-        ))
+        findings.append(_does_not_compile(str(getattr(exc, "msg", exc)), getattr(exc, "lineno", None), where))
         return findings
     if original is None:
         return findings
-    before = ast.parse(original)
+    before = parse_source(original, f"{where} (original)")
     for what, get, fid in (("top-level definitions", definitions, "minify.proof.definitions_differ"),
                            ("imports", imports, "minify.proof.imports_differ")):
         a, b = get(before), get(tree)
@@ -99,9 +99,15 @@ def prove(packed: str, minified: str | None, original: str | None, where: str = 
     return findings
 
 
-def proof_summary(packed: str) -> Finding:
+def _does_not_compile(why: str, line: int | None, where: str) -> Finding:
+    return error("minify.proof.does_not_compile",
+                 f"the decoded program does not compile here ({why}); if it needs Python 3.12, check it under 3.12",
+                 file=where, line=line)
+
+
+def proof_summary(packed: str, where: str = "output") -> Finding:
     """An info finding that says how the file is packed (for --check reports)."""
-    unwrapped = unwrap_source(packed)
+    unwrapped = unwrap_source(packed, where=where)
     layers = list(unwrapped.layers) if unwrapped else []
     text = " > ".join(layers) if layers else "plain source (not a wrapper)"
     return info("minify.proof.layers", f"packing: {text}", evidence={"layers": layers})

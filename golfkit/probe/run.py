@@ -137,7 +137,7 @@ def probe_record(record: str | Path, options: ProbeOptions | None = None) -> Pro
     record = Path(record)
     script = find_script(record)
     text = read_source(script)
-    unwrapped = unwrap_source(text)
+    unwrapped = unwrap_source(text, where=str(script))
     program = unwrapped.source if unwrapped is not None else text
     texts = [_read_text(script.parent / n) for n in ("README.md", "submission.json")]
     return probe_program(script.parent, script.name, program, unwrapped.layers if unwrapped else (),

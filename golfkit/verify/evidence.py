@@ -2,14 +2,46 @@
 
 Numbers that a person typed or a script printed are kept as `Number`: the Decimal value and the
 count of decimals it was printed with, because a claim is compared at its own precision.
+
+Every number read from a record's text is bounded before it is converted (`Number.parse`,
+`whole_number`): a 5000-digit `int()` raises, an `int(Decimal("1e99999999"))` never ends, and a
+Decimal past 28 digits cannot be rounded. Real records print metrics with at most 8 decimals and
+whole numbers of at most 13 digits (a Unix time in milliseconds).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from golfkit.errors import GolfkitError
+
+# The longest number text golfkit converts (a double prints in at most 24 characters).
+MAX_NUMBER_CHARS = 40
+# A whole number (steps, bytes, tokens, seeds): 2**64 has 20 digits.
+MAX_WHOLE_DIGITS = 20
+# A metric (val_loss, val_bpb, their std): under 10**8 with at most 20 decimals, so that rounding any
+# of them at the decimals of any other stays within the 28 digits of Decimal's default context.
+MAX_METRIC_DIGITS_BEFORE_POINT = 8
+MAX_METRIC_PLACES = 20
+_WHOLE = re.compile(r"-?[0-9]+")
+
+
+class NumberRefused(GolfkitError):
+    """A number over a bound of this module: the message says which, without the record's context."""
+
+
+def whole_number(text: str) -> int:
+    """`int(text)` for a whole number of at most MAX_WHOLE_DIGITS ASCII digits; NumberRefused otherwise."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_WHOLE_DIGITS:
+        raise NumberRefused(f"a {digits:,}-digit whole number (golfkit reads at most {MAX_WHOLE_DIGITS} digits)")
+    if not _WHOLE.fullmatch(text):
+        raise NumberRefused(f"{text!r} is not a whole number in ASCII digits")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -21,8 +53,20 @@ class Number:
 
     @classmethod
     def parse(cls, text: str) -> Number:
-        value = Decimal(text)
-        return cls(value, places_of(value))
+        """The metric `text` prints; NumberRefused when it is no finite number within the metric bounds."""
+        if len(text) > MAX_NUMBER_CHARS:
+            raise NumberRefused(f"a {len(text):,}-character number (golfkit reads at most {MAX_NUMBER_CHARS})")
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise NumberRefused(f"{text!r} is not a number") from None
+        if not value.is_finite():
+            raise NumberRefused(f"{text!r} is not a finite number")
+        places = places_of(value)
+        if value and value.adjusted() >= MAX_METRIC_DIGITS_BEFORE_POINT or places > MAX_METRIC_PLACES:
+            raise NumberRefused(f"{_short(text)}, beyond a metric's bounds (at most {MAX_METRIC_DIGITS_BEFORE_POINT} "
+                                f"digits before the point and {MAX_METRIC_PLACES} after)")
+        return cls(value, places)
 
     @classmethod
     def of(cls, value: Decimal | int) -> Number:
@@ -35,6 +79,10 @@ class Number:
 
     def __str__(self) -> str:
         return str(self.value)
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 24 else f"{text[:12]!r}...({len(text):,} characters)"
 
 
 def places_of(value: Decimal) -> int:
@@ -247,6 +295,18 @@ class SiblingRef:
     bytes: int | None
 
 
+@dataclass(frozen=True)
+class ParseRefusal:
+    """A bound of `golfkit.files.parse_source` that a shipped script (or a layer it decodes to) crossed.
+
+    `kind`: too_large or too_deep; `line`: in the file itself, when the bound was crossed there.
+    """
+
+    kind: str
+    message: str
+    line: int | None = None
+
+
 @dataclass
 class ScriptEvidence:
     """A shipped Python file: its bytes, its text, and what a self-extracting wrapper decodes to."""
@@ -259,6 +319,7 @@ class ScriptEvidence:
     unwrapped: str | None = None
     siblings: list[SiblingRef] = field(default_factory=list)
     problem: str | None = None  # why the text or the wrapper could not be read
+    refused: ParseRefusal | None = None  # a parse bound crossed: the program was not parsed
 
     @property
     def program(self) -> str | None:

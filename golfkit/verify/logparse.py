@@ -3,25 +3,35 @@
 Every pattern is anchored at column 0 (after an optional Unix-time prefix such as
 `1776142348.135 `), so f-strings inside an embedded source never match (docs/verify.md#claims-and-logs).
 A log that holds several runs back to back is split into runs; the last run counts.
+
+Bounded work: every pattern runs in time linear in its line, runs are split over sorted line
+numbers (no pass over all events per run), and every number a recognised line carries is checked
+before it is converted (`evidence.whole_number`, `evidence.Number.parse`, `_real`). A number over
+those bounds makes the log unreadable (a GolfkitError naming the line): no run prints one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from golfkit.errors import GolfkitError
 from golfkit.verify.evidence import (
+    MAX_NUMBER_CHARS,
     EmbeddedSource,
     LogEvidence,
     Metric,
     Number,
+    NumberRefused,
     RunEvidence,
     SizeLine,
     StepPoint,
     TimedPhase,
+    whole_number,
 )
 
 # A log larger than this is read from its tail only: the last run is the one that counts.
@@ -66,7 +76,7 @@ VAL_TOKENS = [
 SEED_LINE = re.compile(r"^\s{0,2}seed:\s*(\d+)\s*$")
 TRACEBACK = re.compile(r"^(?:\[rank\d+\]:\s*)?Traceback \(most recent call last\):")
 HYPER_HEADER = re.compile(r"^(?:Hyperparameters:\s*|-+ Hyperparameters -+\s*)$")
-HYPER_ITEM = re.compile(r"^  ([A-Za-z_][\w.]*):\s?(.*?)\s*$")
+HYPER_ITEM = re.compile(r"^  ([A-Za-z_][\w.]*):\s?(.*)$")  # value rstripped after: `(.*?)\s*$` is quadratic
 KV_TOKEN = re.compile(r"^([A-Za-z_]\w*):(\S+)$")
 KV_EQ_TOKEN = re.compile(r"^([A-Za-z_]\w*)=(\S*)$")
 SINGLE_KV = re.compile(r"^([A-Za-z_]\w*):\s(\S+)\s*$")
@@ -115,7 +125,8 @@ def parse_log_file(path: Path, name: str | None = None) -> LogEvidence:
 
 
 def parse_log_bytes(data: bytes, name: str = "log", size: int | None = None) -> LogEvidence:
-    """Parse the bytes of a log. Never raises on content: odd bytes are replaced and flagged."""
+    """Parse the bytes of a log. Odd bytes are replaced and flagged; raises GolfkitError only for a number
+    over the bounds (`parse_log_text`)."""
     try:
         text = data.decode("utf-8")
         utf8 = True
@@ -134,17 +145,25 @@ def parse_log_bytes(data: bytes, name: str = "log", size: int | None = None) -> 
 
 
 def parse_log_text(text: str, name: str = "log") -> LogEvidence:
-    """Parse log text into runs. `name` is used for the seed-in-file-name rule and in findings."""
+    """Parse log text into runs. `name` is used for the seed-in-file-name rule and in findings.
+
+    Raises GolfkitError (naming the line) for a recognised line whose number is over the bounds of
+    `golfkit.verify.evidence`: a 5000-digit step, an `inf` train time, a 40-digit val_loss.
+    """
     raw_lines = text.split("\n")
     timestamped = sum(1 for line in raw_lines[:200] if TIME_PREFIX.match(line)) > 0
     lines = [TIME_PREFIX.sub("", line, count=1).rstrip("\r") for line in raw_lines]
-    events = _scan(lines)
-    runs = [_build_run(lines, events, start, end) for start, end in _run_bounds(lines, events)]
+    index = _EventIndex(_scan(lines, name))
+    runs = [_build_run(lines, index, start, end) for start, end in _run_bounds(lines, index)]
     log = LogEvidence(path=name, size=len(text.encode("utf-8", errors="replace")), sha256="", runs=runs)
     log.timestamped = timestamped
     match = SEED_IN_NAME.search(Path(name).name)
     if match:
-        log.seed, log.seed_source = int(match.group(1)), "file name"
+        try:
+            seed = whole_number(match.group(1))
+        except NumberRefused as exc:
+            raise GolfkitError(f"{name}: the seed in the file name is {exc}; rename the log") from None
+        log.seed, log.seed_source = seed, "file name"
     elif log.run.seed is not None:
         log.seed, log.seed_source = log.run.seed, "log line"
     return log
@@ -153,12 +172,25 @@ def parse_log_text(text: str, name: str = "log") -> LogEvidence:
 # ---------------------------------------------------------------- scanning
 
 
-def _scan(lines: list[str]) -> list[_Event]:
-    """The recognised lines of a log as events, in line order."""
+def _scan(lines: list[str], name: str) -> list[_Event]:
+    """The recognised lines of a log as events, in line order. Raises GolfkitError for a number over the bounds."""
     scanner = _Scanner(lines)
     for index, line in enumerate(lines):
-        scanner.scan_line(index, line)
+        try:
+            scanner.scan_line(index, line)
+        except NumberRefused as exc:
+            raise GolfkitError(f"{name}:{index + 1}: {exc}, which no run prints; this log is not read") from None
     return scanner.events
+
+
+def _real(text: str) -> float:
+    """`float(text)` for a finite number of at most MAX_NUMBER_CHARS characters; NumberRefused otherwise."""
+    if len(text) > MAX_NUMBER_CHARS:
+        raise NumberRefused(f"a {len(text):,}-character number (golfkit reads at most {MAX_NUMBER_CHARS})")
+    value = float(text)
+    if not math.isfinite(value):
+        raise NumberRefused(f"{text!r}, beyond a finite number")
+    return value
 
 
 @dataclass
@@ -209,7 +241,7 @@ class _Scanner:
             return False
         item = HYPER_ITEM.match(line)
         if item:
-            self._add("config", number, (item.group(1), item.group(2)))
+            self._add("config", number, (item.group(1), item.group(2).rstrip()))
             return True
         self.in_hyper = False
         return False
@@ -266,8 +298,8 @@ class _Scanner:
         if not stop:
             return False
         self.training_started = True
-        step_number = int(stop.group(2)) if stop.group(2) else None
-        self._add("stop", number, (float(stop.group(1)), step_number))
+        step_number = whole_number(stop.group(2)) if stop.group(2) else None
+        self._add("stop", number, (_real(stop.group(1)), step_number))
         return True
 
     def _val_tokens(self, line: str, number: int) -> None:
@@ -275,14 +307,14 @@ class _Scanner:
         for pattern in VAL_TOKENS:
             found = pattern.match(line)
             if found:
-                self._add("val_tokens", number, int(found.group(1)))
+                self._add("val_tokens", number, whole_number(found.group(1)))
                 break
 
     def _seed(self, line: str, number: int) -> bool:
         """Claims a `seed: N` line."""
         seed = SEED_LINE.match(line)
         if seed:
-            self._add("seed", number, int(seed.group(1)))
+            self._add("seed", number, whole_number(seed.group(1)))
             return True
         return False
 
@@ -292,12 +324,13 @@ def _scan_sizes_phases(line: str, number: int, events: list[_Event]) -> bool:
         found = pattern.match(line)
         if found:
             label = found.group(1) if found.lastindex == 2 else kind
-            events.append(_Event("size", number, SizeLine(kind, label, int(found.group(found.lastindex)), number)))
+            events.append(_Event("size", number, SizeLine(kind, label, whole_number(found.group(found.lastindex)),
+                                                          number)))
             return True
     for pattern, kind in PHASE_PATTERNS:
         found = pattern.match(line)
         if found:
-            events.append(_Event("phase", number, TimedPhase(kind, float(found.group(1)), number)))
+            events.append(_Event("phase", number, TimedPhase(kind, _real(found.group(1)), number)))
             return True
     eval_time = EVAL_TIME.search(line)
     if eval_time and not line.startswith(("step:", "warmup")):
@@ -319,7 +352,7 @@ def _header_items(line: str) -> list[tuple[str, str]]:
 
 
 def _seconds(match: re.Match[str]) -> float:
-    value = float(match.group(1))
+    value = _real(match.group(1))
     return value / 1000.0 if match.group(2) == "ms" else value
 
 
@@ -327,23 +360,23 @@ def _step_point(line: str, number: int) -> StepPoint | None:
     found = STEP_LINE.match(line) or BARE_STEP_LINE.match(line)
     if not found:
         return None
-    point = StepPoint(step=int(found.group(1)), total_steps=int(found.group(2)) if found.group(2) else None, line=number)
     values: dict[str, float | None] = {}
     loss = VAL_LOSS.search(line)
     bpb = VAL_BPB.search(line)
     train = TRAIN_LOSS.search(line)
     time = TRAIN_TIME.search(line)
     avg = STEP_AVG.search(line)
-    values["val_loss"] = float(loss.group(1)) if loss else None
-    values["val_bpb"] = float(bpb.group(1)) if bpb else None
-    values["train_loss"] = float(train.group(1)) if train else None
+    values["val_loss"] = _real(loss.group(1)) if loss else None
+    values["val_bpb"] = _real(bpb.group(1)) if bpb else None
+    values["train_loss"] = _real(train.group(1)) if train else None
     if time:
         scale = {"ms": 1.0, "s": 1000.0, "m": 60000.0}[time.group(2)]
-        values["train_time_ms"] = float(time.group(1)) * scale
-    values["step_avg_ms"] = float(avg.group(1)) if avg else None
+        values["train_time_ms"] = _real(time.group(1)) * scale
+    values["step_avg_ms"] = _real(avg.group(1)) if avg else None
     if all(value is None for value in values.values()):
         return None
-    return StepPoint(point.step, point.total_steps, number, **values)
+    total = whole_number(found.group(2)) if found.group(2) else None
+    return StepPoint(whole_number(found.group(1)), total, number, **values)
 
 
 def _metric(line: str, number: int) -> Metric | None:
@@ -357,7 +390,7 @@ def _metric(line: str, number: int) -> Metric | None:
     family = next((name for pattern, name in FAMILIES if pattern.match(label)), "other")
     eval_time = EVAL_TIME.search(line)
     elapsed = ELAPSED.search(line)
-    seconds = _seconds(eval_time) if eval_time else (float(elapsed.group(1)) if elapsed else None)
+    seconds = _seconds(eval_time) if eval_time else (_real(elapsed.group(1)) if elapsed else None)
     return Metric(
         family=family,
         label=label,
@@ -389,48 +422,67 @@ def _label(prefix: str) -> str:
 RUNTIME = {"metric", "step", "stop", "size", "phase", "traceback"}
 
 
-def _run_bounds(lines: list[str], events: list[_Event]) -> list[tuple[int, int]]:
+class _EventIndex:
+    """A log's events in line order, with the sorted line numbers that splitting it into runs asks about
+    (each question a bisection, not a pass over every event)."""
+
+    def __init__(self, events: list[_Event]) -> None:
+        self.events = sorted(events, key=lambda e: e.line)  # stable: scanning order within a line
+        self.lines = [e.line for e in self.events]
+        self.runtime = [e.line for e in self.events if e.kind in RUNTIME]
+        self.other = [e.line for e in self.events if e.kind != "source_end"]
+        self.rules = [e.line for e in self.events if e.kind == "source_end"]
+
+    def within(self, start: int, end: int) -> list[_Event]:
+        """The events on lines start..end (inclusive)."""
+        return self.events[bisect_left(self.lines, start):bisect_right(self.lines, end)]
+
+    def runtime_between(self, start: int, stop: int) -> bool:
+        """True when a runtime event lies on a line in [start, stop)."""
+        at = bisect_left(self.runtime, start)
+        return at < len(self.runtime) and self.runtime[at] < stop
+
+    def source_start(self, rule_line: int) -> int:
+        """First line of the source that ends at the `=` rule: just after the last event before it."""
+        rules = bisect_left(self.rules, rule_line)
+        floor = self.rules[rules - 1] + 1 if rules else 1
+        # The rule pair after an earlier source closes the nvidia-smi block; skip past it too.
+        before = bisect_left(self.other, rule_line)
+        return max(floor, self.other[before - 1] + 1 if before else 1)
+
+
+def _run_bounds(lines: list[str], index: _EventIndex) -> list[tuple[int, int]]:
     """Split the log into runs: [(first_line, last_line)], 1-based, inclusive."""
     starts: list[int] = []
-    for event in events:
+    for event in index.events:
         if event.kind == "anchor":
             starts.append(event.line)
         elif event.kind == "source_end":
-            starts.append(_source_start(events, event.line))
+            starts.append(index.source_start(event.line))
     starts = sorted(set(starts))
     kept = [1]
     for start in starts:
-        between = [e for e in events if kept[-1] <= e.line < start and e.kind in RUNTIME]
-        if between:
+        if index.runtime_between(kept[-1], start):
             kept.append(start)
     bounds = []
-    for index, start in enumerate(kept):
-        end = kept[index + 1] - 1 if index + 1 < len(kept) else len(lines)
+    for at, start in enumerate(kept):
+        end = kept[at + 1] - 1 if at + 1 < len(kept) else len(lines)
         bounds.append((start, end))
     return bounds
 
 
-def _source_start(events: list[_Event], rule_line: int) -> int:
-    """First line of the source that ends at the `=` rule: just after the last event before it."""
-    before = [e.line for e in events if e.line < rule_line and e.kind != "source_end"]
-    earlier_rules = [e.line for e in events if e.kind == "source_end" and e.line < rule_line]
-    floor = max(earlier_rules) + 1 if earlier_rules else 1
-    # The rule pair after an earlier source closes the nvidia-smi block; skip past it too.
-    return max([floor] + [line + 1 for line in before])
-
-
-def _build_run(lines: list[str], events: list[_Event], start: int, end: int) -> RunEvidence:
+def _build_run(lines: list[str], index: _EventIndex, start: int, end: int) -> RunEvidence:
     """The evidence of the run on lines start..end (1-based, inclusive): its events, then what they imply."""
     run = RunEvidence(first_line=start, last_line=end)
-    inside = [e for e in events if start <= e.line <= end]
+    inside = index.within(start, end)
     for event in inside:
-        _add_event(run, event, lines, events)
+        _add_event(run, event, lines, index)
     _seed_from_config(run, inside)
     _train_time_from_steps(run)
     return run
 
 
-def _add_event(run: RunEvidence, event: _Event, lines: list[str], events: list[_Event]) -> None:
+def _add_event(run: RunEvidence, event: _Event, lines: list[str], events: _EventIndex) -> None:
     """Put one event into its run: lists grow; the first seed, config value, traceback and source win."""
     kind = event.kind
     if kind == "metric":
@@ -454,7 +506,7 @@ def _add_event(run: RunEvidence, event: _Event, lines: list[str], events: list[_
     elif kind == "traceback" and run.traceback_line is None:
         run.traceback_line = event.line
     elif kind == "source_end" and run.embedded_source is None:
-        first = _source_start(events, event.line)
+        first = events.source_start(event.line)
         if first < event.line:
             run.embedded_source = EmbeddedSource("\n".join(lines[first - 1 : event.line - 1]), first)
 
@@ -464,8 +516,8 @@ def _seed_from_config(run: RunEvidence, inside: list[_Event]) -> None:
     if run.seed is not None or "seed" not in run.config:
         return
     try:
-        run.seed = int(run.config["seed"])
-    except ValueError:
+        run.seed = whole_number(run.config["seed"].strip())
+    except NumberRefused:
         return
     run.seed_line = next((e.line for e in inside if e.kind == "config" and e.value[0] == "seed"), None)  # type: ignore[index]
 

@@ -13,12 +13,9 @@ import re
 from pathlib import Path
 
 from golfkit.errors import GolfkitError
-from golfkit.files import decode_source
-from golfkit.verify.evidence import ScriptEvidence, SiblingRef
+from golfkit.files import SourceRefused, SourceSyntaxError, decode_source, parse_source
+from golfkit.verify.evidence import ParseRefusal, ScriptEvidence, SiblingRef
 from golfkit.wrappers import unwrap_source
-
-# A wrapper's decoded program larger than this is refused.
-MAX_DECODED_BYTES = 64 << 20
 
 EXEC_CALLS = {"exec", "compile", "run_path", "run_module", "import_module", "__import__", "spec_from_file_location"}
 QUOTED = re.compile(r"""(?P<q>["'])(?P<s>[^"'\n\\]{1,200})(?P=q)""")
@@ -34,9 +31,12 @@ def read_script(path: Path, name: str, data: bytes) -> ScriptEvidence:
         script.problem = str(exc)
         return script
     try:
-        unwrapped = unwrap_source(script.text, max_output=MAX_DECODED_BYTES)
+        unwrapped = unwrap_source(script.text, where=name)  # parses the file and each decoded layer, bounded
+    except SourceRefused as exc:
+        script.refused = ParseRefusal(exc.kind, str(exc), exc.line if exc.where == name else None)
+        return script
     except GolfkitError as exc:
-        script.problem = f"{name}: {exc}"
+        script.problem = str(exc)  # begins with `name`
         return script
     if unwrapped is not None:
         script.unwrapped = unwrapped.source
@@ -54,9 +54,11 @@ def find_siblings(script: ScriptEvidence, folder_files: dict[str, int], ignore: 
     if program is None:
         return []
     candidates = {name: size for name, size in folder_files.items() if name not in ignore}
+    if script.refused is not None:
+        return _siblings_by_text(program, candidates)  # over a parse bound: read by pattern, never parsed
     try:
-        tree = ast.parse(program)
-    except (SyntaxError, ValueError, RecursionError):
+        tree = parse_source(program, script.path)
+    except (SourceSyntaxError, SourceRefused):
         return _siblings_by_text(program, candidates)
     refs: dict[str, SiblingRef] = {}
     for node in ast.walk(tree):

@@ -85,6 +85,12 @@ def _logged_sizes(ev: RecordEvidence, code_bytes: int) -> list[Finding]:
 
 def _unread_scripts(ev: RecordEvidence) -> list[Finding]:
     found: list[Finding] = []
+    for script in ev.scripts:
+        refused = script.refused
+        if refused is not None:
+            ident = "code.source.too_deep" if refused.kind == "too_deep" else "code.source.too_large"
+            found.append(error(ident, f"{refused.message}; its imports were looked for by pattern only",
+                               file=script.path, line=refused.line))
     for problem in ev.problems:
         if problem.kind == "script_unreadable":
             found.append(error("code.script.unreadable", problem.detail, file=problem.file))

@@ -305,6 +305,16 @@ def test_other_commands_refuse_in_one_line_with_exit_2(tmp_path, command, given)
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("original", "words"), [(DEEP, "orig.py:1: expressions nest"), ("def f(:\n", "orig.py:1: cannot parse")])
+def test_minify_check_refuses_an_original_it_cannot_parse_in_one_line(tmp_path, original, words):
+    (tmp_path / "packed.py").write_text("print(1)\n")
+    (tmp_path / "orig.py").write_text(original)
+    run = run_capped(["minify", "--check", "packed.py", "--original", "orig.py"], cwd=tmp_path)
+    assert_contained(run, codes=(2,))
+    assert run.stderr.strip() == f"golfkit: error: {words}" or run.stderr.startswith(f"golfkit: error: {words}"), run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
 # ---------------------------------------------------------------------------------------------- numbers
 
 @pytest.mark.parametrize(("text", "value"), [("0", 0), ("-7", -7), ("1" * MAX_WHOLE_DIGITS, int("1" * MAX_WHOLE_DIGITS))])

@@ -103,7 +103,8 @@ def _check(path: Path, original: Path | None, as_json: bool) -> None:
 
     text = read_source(path)
     source = read_source(original) if original else None
-    findings = [proof_summary(text, str(path))] + prove(text, None, source, str(path))
+    findings = [proof_summary(text, str(path))]
+    findings += prove(text, None, source, str(path), str(original) if original else None)
     if as_json:
         click.echo(json.dumps({"file": str(path), "findings": [f.to_json() for f in findings]}, indent=2))
     else:

@@ -57,7 +57,8 @@ def imports(tree: ast.Module) -> set[str]:
     return found
 
 
-def prove(packed: str, minified: str | None, original: str | None, where: str = "output") -> list[Finding]:
+def prove(packed: str, minified: str | None, original: str | None, where: str = "output",
+          original_where: str | None = None) -> list[Finding]:
     """Check `packed` (the file's text) against the minified source and the original; [] means proven.
 
     With `minified` None, the decoded text itself is what is checked; with `original` None, steps 3-4
@@ -85,7 +86,7 @@ def prove(packed: str, minified: str | None, original: str | None, where: str = 
         return findings
     if original is None:
         return findings
-    before = parse_source(original, f"{where} (original)")
+    before = parse_source(original, original_where or f"{where} (original)")
     for what, get, fid in (("top-level definitions", definitions, "minify.proof.definitions_differ"),
                            ("imports", imports, "minify.proof.imports_differ")):
         a, b = get(before), get(tree)

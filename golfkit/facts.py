@@ -20,6 +20,9 @@ SIZE_CAP_BYTES = 16_000_000
 # Wall-clock budgets on 8xH100 of the 10-minute track, in seconds; evaluation is a separate budget.
 TRAIN_BUDGET_S = 600.0
 EVAL_BUDGET_S = 600.0
+# The 10-minute track's machine: 8 GPUs of this model (nvidia-smi names it `NVIDIA H100 80GB HBM3`, ...).
+TIMED_TRACK_GPU = "H100"
+TIMED_TRACK_GPUS = 8
 
 # ---------------------------------------------------------------- tracks and folders
 

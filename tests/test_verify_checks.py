@@ -293,8 +293,9 @@ def test_seeds_with_different_configs(tmp_path):
 
 @pytest.mark.fires("seeds.duplicate")
 def test_same_seed_twice(tmp_path):
-    logs = {f"train_seed{s}.log": log_text(s) for s in LOSSES}
-    logs["train_rerun.log"] = log_text(42, loss=2.0711)
+    # With the same config the second log of seed 42 would be a reproduction (tests/test_verify_logs.py).
+    logs = {f"train_seed{s}.log": log_text(s, extra_config=" matrix_lr:0.04") for s in LOSSES}
+    logs["train_rerun.log"] = log_text(42, loss=2.0711, extra_config=" matrix_lr:0.05")
     assert problems(write_record(tmp_path, logs=logs)) == {"seeds.duplicate"}
 
 

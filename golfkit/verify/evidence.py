@@ -177,6 +177,7 @@ class RunEvidence:
     config: dict[str, str] = field(default_factory=dict)
     embedded_source: EmbeddedSource | None = None
     traceback_line: int | None = None
+    gpus: list[tuple[int, str, int]] = field(default_factory=list)  # nvidia-smi rows: (index, name, line)
 
     @property
     def final_metrics(self) -> list[Metric]:
@@ -217,6 +218,9 @@ class LogEvidence:
     read_bytes: int = 0  # bytes read; less than `size` for an oversized log (its tail is read)
     timestamped: bool = False
     copy_of: str | None = None  # set by the record reader when the bytes equal another log's
+    console_tail: tuple[int, int] | None = None  # lines of console output before the first run (not a run)
+    role: str = "run"  # run, summary, reproduction, ablation, exploration (golfkit/verify/roles.py)
+    role_reason: str = ""
 
     @property
     def run(self) -> RunEvidence:
@@ -279,6 +283,7 @@ class Submission:
     seeds: list[str] = field(default_factory=list)
     seed_results: dict[str, SeedClaim] = field(default_factory=dict)
     data: DataClaim | None = None
+    log_roles: dict[str, str] = field(default_factory=dict)  # `extra_logs`: log path -> its declared role
 
 
 # ---------------------------------------------------------------- scripts
@@ -377,10 +382,10 @@ class RecordEvidence:
         return self.root.name
 
     def seed_logs(self) -> dict[int, LogEvidence]:
-        """One log per seed, copies left out. When a seed repeats, a log named for it wins over one whose
-        seed comes from a log line, then the first by path."""
+        """One log per seed, copies left out. When a seed repeats, a run wins over a reproduction, ablation or
+        exploration (`role`), a log named for it over one whose seed comes from a log line, then the first by path."""
         found: dict[int, LogEvidence] = {}
-        for log in sorted(self.logs, key=lambda log: log.seed_source != "file name"):
+        for log in sorted(self.logs, key=lambda log: (log.role != "run", log.seed_source != "file name")):
             if log.copy_of is None and log.seed is not None and log.seed not in found:
                 found[log.seed] = log
         return found

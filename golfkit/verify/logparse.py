@@ -74,6 +74,10 @@ VAL_TOKENS = [
     re.compile(r"^val_tokens:\s*(\d+)\s*$"),
 ]
 SEED_LINE = re.compile(r"^\s{0,2}seed:\s*(\d+)\s*$")
+# A GPU row of an nvidia-smi table: `|   0  NVIDIA H100 80GB HBM3          On  |   00000000:18:00.0 Off |`.
+GPU_ROW = re.compile(r"^\|\s{1,8}(\d{1,3})\s{1,8}((?:NVIDIA|Tesla|Quadro|AMD|Instinct)\b[^|]{0,60}?)\s+(?:On|Off)\s+\|")
+# The first line of a Python file (after console output that a log may open with).
+PY_START = re.compile(r"^(?:#|[rbuRBU]?[\"']|import\s|from\s|@|def\s|class\s|async\s|if\s|try:|[A-Za-z_][\w.]*\s*[=(\[])")
 TRACEBACK = re.compile(r"^(?:\[rank\d+\]:\s*)?Traceback \(most recent call last\):")
 HYPER_HEADER = re.compile(r"^(?:Hyperparameters:\s*|-+ Hyperparameters -+\s*)$")
 HYPER_ITEM = re.compile(r"^  ([A-Za-z_][\w.]*):\s?(.*)$")  # value rstripped after: `(.*?)\s*$` is quadratic
@@ -154,8 +158,17 @@ def parse_log_text(text: str, name: str = "log") -> LogEvidence:
     timestamped = sum(1 for line in raw_lines[:200] if TIME_PREFIX.match(line)) > 0
     lines = [TIME_PREFIX.sub("", line, count=1).rstrip("\r") for line in raw_lines]
     index = _EventIndex(_scan(lines, name))
-    runs = [_build_run(lines, index, start, end) for start, end in _run_bounds(lines, index)]
+    events = index.events
+    bounds = _run_bounds(lines, index)
+    tail = _console_tail(events, bounds)
+    runs = [_build_run(lines, index, start, end) for start, end in (bounds[1:] if tail else bounds)]
+    for run in runs:
+        _trim_console(run)
+    source = runs[0].embedded_source
+    if tail and source is not None and source.line > runs[0].first_line:
+        tail, runs[0].first_line = (tail[0], source.line - 1), source.line
     log = LogEvidence(path=name, size=len(text.encode("utf-8", errors="replace")), sha256="", runs=runs)
+    log.console_tail = tail
     log.timestamped = timestamped
     match = SEED_IN_NAME.search(Path(name).name)
     if match:
@@ -217,7 +230,7 @@ class _Scanner:
         if self._stop(line, number) or _scan_sizes_phases(line, number, self.events):
             return
         self._val_tokens(line, number)
-        if self._seed(line, number):
+        if self._seed(line, number) or self._gpu(line, number):
             return
         if not self.training_started:
             for key, value in _header_items(line):
@@ -309,6 +322,14 @@ class _Scanner:
             if found:
                 self._add("val_tokens", number, whole_number(found.group(1)))
                 break
+
+    def _gpu(self, line: str, number: int) -> bool:
+        """Claims a GPU row of an nvidia-smi table (index and name)."""
+        row = GPU_ROW.match(line)
+        if row:
+            self._add("gpu", number, (int(row.group(1)), row.group(2).strip()))
+            return True
+        return False
 
     def _seed(self, line: str, number: int) -> bool:
         """Claims a `seed: N` line."""
@@ -471,6 +492,33 @@ def _run_bounds(lines: list[str], index: _EventIndex) -> list[tuple[int, int]]:
     return bounds
 
 
+def _console_tail(events: list[_Event], bounds: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The first segment when it is the tail of console output pasted before the run, not a run: it has
+    no run anchor, config, seed or source, and no step line from the start of training (step 0 or 1)."""
+    if len(bounds) < 2:
+        return None
+    first, last = bounds[0]
+    inside = [e for e in events if first <= e.line <= last]
+    if any(e.kind in ("anchor", "config", "seed", "source_end") for e in inside):
+        return None
+    steps = [e.value.step for e in inside if e.kind == "step"]  # type: ignore[attr-defined]
+    if steps and steps[0] <= 1:
+        return None
+    return first, last
+
+
+def _trim_console(run: RunEvidence) -> None:
+    """An embedded source starts at its first line of Python: console lines printed before it (torchrun
+    warnings, `peak memory ...` after an earlier run or a console tail) are not part of it."""
+    source = run.embedded_source
+    if source is None:
+        return
+    body = source.text.split("\n")
+    skip = next((i for i, line in enumerate(body) if PY_START.match(line)), 0)
+    if skip and any(line.strip() for line in body[:skip]):
+        run.embedded_source = EmbeddedSource("\n".join(body[skip:]), source.line + skip)
+
+
 def _build_run(lines: list[str], index: _EventIndex, start: int, end: int) -> RunEvidence:
     """The evidence of the run on lines start..end (1-based, inclusive): its events, then what they imply."""
     run = RunEvidence(first_line=start, last_line=end)
@@ -503,6 +551,9 @@ def _add_event(run: RunEvidence, event: _Event, lines: list[str], events: _Event
     elif kind == "config":
         key, value = event.value  # type: ignore[misc]
         run.config.setdefault(key, value)
+    elif kind == "gpu":
+        index, gpu_name = event.value  # type: ignore[misc]
+        run.gpus.append((index, gpu_name, event.line))
     elif kind == "traceback" and run.traceback_line is None:
         run.traceback_line = event.line
     elif kind == "source_end" and run.embedded_source is None:

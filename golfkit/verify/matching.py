@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from golfkit.verify.evidence import LogEvidence, Metric, Number, RecordEvidence, places_of
+from golfkit.verify.evidence import LogEvidence, Metric, Number, RecordEvidence, ScriptEvidence, places_of
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,33 @@ def log_for_seed(evidence: RecordEvidence, seed: str) -> LogEvidence | None:
     return evidence.seed_logs().get(wanted)
 
 
+def logs_for_seed(evidence: RecordEvidence, seed: str) -> list[LogEvidence]:
+    """Every log of a claimed seed (copies left out): its seed log first, then reproductions and
+    re-evaluations, in subfolders too (`ttt_<pr>/seed_42.log`)."""
+    first = log_for_seed(evidence, seed)
+    if first is None:
+        return []
+    others = [log for log in evidence.distinct_logs() if log.seed == first.seed and log is not first]
+    return [first, *sorted(others, key=lambda log: (log.path.count("/"), log.path))]
+
+
+def seed_groups(evidence: RecordEvidence) -> list[list[LogEvidence]]:
+    """Sets of seed logs, one log per seed, whose means a headline claim may be: the record's seed logs,
+    and the logs of each folder that holds two seeds or more (re-evaluations in a subfolder)."""
+    main = list(evidence.seed_logs().values())
+    groups = [main]
+    by_folder: dict[str, dict[int, LogEvidence]] = {}
+    for log in sorted(evidence.distinct_logs(), key=lambda log: log.seed_source != "file name"):
+        if log.seed is not None and log.role in ("run", "reproduction"):
+            folder = log.path.rsplit("/", 1)[0] if "/" in log.path else ""
+            by_folder.setdefault(folder, {}).setdefault(log.seed, log)
+    for folder in sorted(by_folder):
+        logs = list(by_folder[folder].values())
+        if len(logs) >= 2 and {id(log) for log in logs} != {id(log) for log in main}:
+            groups.append(logs)
+    return groups
+
+
 def seed_values(logs: list[LogEvidence], label: str, unit: str) -> list[tuple[LogEvidence, Metric]]:
     """The last `label` metric of each log's last run that has it."""
     found = []
@@ -70,12 +97,13 @@ def candidates(evidence: RecordEvidence, unit: str, seeds: list[str] | None = No
             if number is not None:
                 out.append(Match("line", metric.label, metric.family, log.path, metric.line, number.value,
                                  (log.path,)))
-    seed_logs = evidence.seed_logs()
-    groups = [list(seed_logs.values())]
+    groups = seed_groups(evidence)
     if seeds:
-        chosen = [seed_logs[int(s)] for s in seeds if s.lstrip("-").isdigit() and int(s) in seed_logs]
-        if chosen and len(chosen) != len(groups[0]):
-            groups.append(chosen)
+        for group in list(groups):
+            by_seed = {log.seed: log for log in group}
+            chosen = [by_seed[int(s)] for s in seeds if s.lstrip("-").isdigit() and int(s) in by_seed]
+            if chosen and len(chosen) != len(group):
+                groups.append(chosen)
     for logs in groups:
         labels = {m.label for log in logs for m in log.run.metrics}
         for label in sorted(labels):
@@ -149,3 +177,29 @@ def claimed_label(evidence: RecordEvidence) -> str | None:
     matches = headline_matches(evidence)
     match = matches.get("val_bpb") or matches.get("val_loss")
     return match.label if match else None
+
+
+def same_source(text: str, embedded: str) -> bool:
+    """Whether an embedded source is `text`: the script logs its own text and then a newline before the
+    rule line, so trailing newlines are not compared."""
+    return text == embedded or text.rstrip("\n") == embedded.rstrip("\n")
+
+
+def script_for_log(evidence: RecordEvidence, log: LogEvidence) -> tuple[ScriptEvidence | None, str]:
+    """The shipped script a log ran, and how it was chosen: the script (or decoded wrapper) its embedded
+    source equals ("embedded source"), else the one whose size its `Code size` line names ("code size"),
+    else the main script ("main script"). In folders of several variants each log names its own."""
+    main = evidence.script
+    source = log.run.embedded_source
+    ordered = ([main] if main is not None else []) + [s for s in evidence.scripts if s is not main]
+    if source is not None:
+        for script in ordered:
+            texts = [t for t in (script.text, script.unwrapped) if t is not None]
+            if any(same_source(text, source.text) for text in texts):
+                return script, "embedded source"
+    logged = log.run.size("code")
+    if logged is not None:
+        for script in ordered:
+            if script.bytes == logged.bytes:
+                return script, "code size"
+    return main, "main script"

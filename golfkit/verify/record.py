@@ -24,6 +24,7 @@ from golfkit.verify.evidence import (
     Submission,
 )
 from golfkit.verify.logparse import parse_log_file
+from golfkit.verify.roles import assign_roles
 from golfkit.verify.scripts import find_siblings, read_script
 from golfkit.verify.submission import MAX_SUBMISSION_BYTES, load_submission_bytes, normalise
 
@@ -83,7 +84,7 @@ def read_record(root: Path) -> RecordEvidence:
         ignore |= {n for n in top if n.startswith("submission") and n.endswith(".json")}
         sizes = {name: entry.bytes for name, entry in ((f.path, f) for f in files) if "/" not in name}
         script.siblings = find_siblings(script, sizes, ignore)
-    return RecordEvidence(
+    evidence = RecordEvidence(
         root=root,
         track=_track_of(root, submission),
         files=files,
@@ -95,6 +96,8 @@ def read_record(root: Path) -> RecordEvidence:
         script=script,
         problems=problems,
     )
+    assign_roles(evidence)
+    return evidence
 
 
 def _list_files(root: Path, problems: list[ReadProblem]) -> list[tuple[str, Path]]:

@@ -60,7 +60,7 @@ SEED_ALIASES = {
 CANONICAL_TOP = {
     "name", "author", "github_id", "date", "track", "blurb", "val_bpb", "val_loss", "val_bpb_std",
     "val_loss_std", "bytes_total", "bytes_code", "seeds", "seed_results", "data", "compliance",
-    "hardware", "pytorch_version", "extra",
+    "hardware", "pytorch_version", "extra", "extra_logs",
 }
 CANONICAL_SEED = {"val_bpb", "val_loss", "bytes_total", "steps", "train_time_ms", "eval_time_ms", "extra"}
 # Decimal exponents a double can hold (5e-324 .. 1.8e308): any number a JSON writer printed lies within.
@@ -304,6 +304,9 @@ def _submission(canonical: dict[str, Any], guesses: list[Guess], path: str) -> S
                 steps=_claim_int(entry.get("steps"), f"{key}.steps"),
                 eval_time_ms=float(eval_ms) if isinstance(eval_ms, (int, Decimal)) else None,
             )
+    extra_logs = canonical.get("extra_logs")
+    if isinstance(extra_logs, dict):  # {"<log path>": "reproduction" | "ablation" | "exploration" | "summary"}
+        sub.log_roles = {k: v for k, v in extra_logs.items() if isinstance(k, str) and isinstance(v, str)}
     data = canonical.get("data")
     if isinstance(data, dict):
         sub.data = DataClaim(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from golfkit.findings import Finding
-from golfkit.verify.checks import claims, code, data, files, seeds, sizes, timing
+from golfkit.verify.checks import claims, code, data, files, readme, roles, seeds, sizes, timing
 from golfkit.verify.checks import stats as stats_checks
 from golfkit.verify.evidence import RecordEvidence
 
@@ -15,8 +15,10 @@ Check = Callable[[RecordEvidence], list[Finding]]
 CHECKS: list[tuple[str, Check]] = [
     ("files.", files.check_files),
     ("log.", files.check_logs),
+    ("log.", roles.check_log_roles),
     ("submission.", files.check_submission),
     ("claim.", claims.check_claims),
+    ("readme.", readme.check_readme),
     ("size.", sizes.check_seed_sizes),
     ("budget.", sizes.check_budget),
     ("code.", code.check_code),

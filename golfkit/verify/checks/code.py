@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from golfkit.findings import Finding, error, info, warning
 from golfkit.verify.evidence import RecordEvidence, SiblingRef
+from golfkit.verify.matching import same_source, script_for_log
 
 CODE_HOWS = {"import", "exec", "run_path"}
+# A shipped script this small that execs one sibling is a stub: the sibling is the code it counts (accepted).
+STUB_MAX_BYTES = 256
 
 
 def counted_siblings(ev: RecordEvidence) -> list[SiblingRef]:
@@ -51,7 +54,10 @@ def check_code(ev: RecordEvidence) -> list[Finding]:
                               file=script.path, line=ref.line, evidence={"file": ref.name, "bytes": ref.bytes}))
     sub = ev.submission
     parts = {script.path: script.bytes, **{ref.name: ref.bytes for ref in siblings}}
-    if sub is not None and sub.bytes_code is not None and sub.bytes_code != code_bytes:
+    stub = len(siblings) == 1 and siblings[0].how in CODE_HOWS and script.bytes <= STUB_MAX_BYTES
+    if stub and sub is not None and sub.bytes_code == siblings[0].bytes:
+        pass  # bytes_code counts the sibling that a stub execs (the stub's bytes are in code_bytes for the budget)
+    elif sub is not None and sub.bytes_code is not None and sub.bytes_code != code_bytes:
         other = next((s.path for s in ev.scripts if s.bytes == sub.bytes_code), None)
         note = f"; that is the size of {other}" if other else ""
         if sub.bytes_code == script.bytes and siblings:
@@ -71,14 +77,32 @@ def _logged_sizes(ev: RecordEvidence, code_bytes: int) -> list[Finding]:
     assert script is not None
     for log in ev.distinct_logs():
         logged = log.run.size("code")
-        if logged is None or logged.bytes in (code_bytes, script.bytes):
+        # Each log against the script it ran (its embedded source or code size names it: variants, a sibling
+        # that the shipped script execs), else the main script.
+        ran, how = script_for_log(ev, log)
+        ran = ran or script
+        if logged is None or logged.bytes in (code_bytes, script.bytes, ran.bytes):
             continue
         compressed = log.run.size("code_compressed")
-        evidence = {"logged": logged.bytes, "shipped": code_bytes,
+        evidence = {"logged": logged.bytes, "shipped": code_bytes, "script": ran.path,
                     "logged_compressed": compressed.bytes if compressed else None}
+        source = log.run.embedded_source
+        if how == "embedded source" and source is not None:
+            if logged.bytes == source.bytes:
+                found.append(info("code.logged_size.trailing_newline",
+                                  f"{log.path} logs a code size of {logged.bytes} bytes and embeds that source, which "
+                                  f"is {ran.path} ({ran.bytes} bytes) but for its trailing newlines", file=log.path,
+                                  line=logged.line, evidence={**evidence, "embedded_bytes": source.bytes}))
+                continue
+            found.append(warning("code.logged_size.mismatch",
+                                 f"{log.path} logs a code size of {logged.bytes} bytes, but the source it embeds "
+                                 f"({source.bytes} bytes) is the shipped {ran.path} ({ran.bytes} bytes): the logged "
+                                 "size is not that of the code the run embedded", file=log.path, line=logged.line,
+                                 evidence={**evidence, "embedded_bytes": source.bytes}))
+            continue
         found.append(warning("code.logged_size.mismatch",
-                             f"{log.path} logs a code size of {logged.bytes} bytes but the shipped {script.path} "
-                             f"is {script.bytes} bytes: the run used other code than the shipped file",
+                             f"{log.path} logs a code size of {logged.bytes} bytes but the shipped {ran.path} "
+                             f"is {ran.bytes} bytes: the run used other code than the shipped file",
                              file=log.path, line=logged.line, evidence=evidence))
     return found
 
@@ -104,17 +128,17 @@ def _embedded(ev: RecordEvidence) -> list[Finding]:
     script = ev.script
     assert script is not None
     texts = {s.path: s.text for s in ev.scripts if s.text is not None}
-    if script.unwrapped is not None:
-        texts[f"{script.path} (decoded)"] = script.unwrapped
+    texts.update({f"{s.path} (decoded)": s.unwrapped for s in ev.scripts if s.unwrapped is not None})
+    executed = {ref.name for ref in counted_siblings(ev) if ref.how in CODE_HOWS}
     differing: list[str] = []
     found: list[Finding] = []
     for log in ev.distinct_logs():
         source = log.run.embedded_source
         if source is None:
             continue
-        equal = [name for name, text in texts.items() if _same(text, source.text)]
-        if script.path in equal or f"{script.path} (decoded)" in equal:
-            continue
+        equal = [name for name, text in texts.items() if same_source(text, source.text)]
+        if script.path in equal or f"{script.path} (decoded)" in equal or executed & set(equal):
+            continue  # the main script, or a sibling it execs (the code that runs)
         if equal:
             found.append(info("code.embedded.other_file",
                               f"{log.path} ran {equal[0]}, not {script.path}", file=log.path, line=source.line))
@@ -128,8 +152,3 @@ def _embedded(ev: RecordEvidence) -> list[Finding]:
                              evidence={"embedded_bytes": source.bytes, "shipped_bytes": script.bytes,
                                        "seed": log.seed}))
     return found
-
-
-def _same(text: str, embedded: str) -> bool:
-    # The script logs its own text and then a newline before the rule line.
-    return text == embedded or text.rstrip("\n") == embedded.rstrip("\n")

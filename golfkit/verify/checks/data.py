@@ -6,9 +6,11 @@ were scored twice or not at all (docs/verify.md#sliding-window-evaluation)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from golfkit.facts import Variant, variant_for_tokens
 from golfkit.findings import Finding, error, info, warning
-from golfkit.verify.evidence import LogEvidence, RecordEvidence
+from golfkit.verify.evidence import LogEvidence, Metric, RecordEvidence
 from golfkit.verify.matching import claimed_label
 from golfkit.verify.variants import implied_bytes
 
@@ -19,6 +21,7 @@ def check_data(ev: RecordEvidence) -> list[Finding]:
     found: list[Finding] = []
     declared = ev.submission.data if ev.submission else None
     label = claimed_label(ev)
+    claimed = _claimed_labels(ev, label)
     gaps: dict[tuple[str, str], list[dict]] = {}
     for log in ev.distinct_logs():
         run = log.run
@@ -37,10 +40,37 @@ def check_data(ev: RecordEvidence) -> list[Finding]:
             gaps.setdefault((metric.label, variant.name), []).append({
                 "file": log.path, "line": metric.line, "implied": round(float(total)), "canonical": variant.val_bytes,
                 "gap": round(float(gap)), "relative": float(gap / variant.val_bytes), "diagnostic": metric.diagnostic,
+                "targets": round(abs(float(gap)) * run.val_tokens / variant.val_bytes),
+                "bytes_per_target": variant.val_bytes / run.val_tokens,
             })
     for (metric_label, variant_name), rows in gaps.items():
-        found.append(_byte_finding(metric_label, variant_name, rows, metric_label == label or label is None))
+        found.append(_byte_finding(metric_label, variant_name, rows, label is None or metric_label in claimed))
     return found
+
+
+def _claimed_labels(ev: RecordEvidence, label: str | None) -> set[str]:
+    """The claimed metric's label and those of the lines that print the same evaluation in a log: its
+    `_exact` twin, or a line of another name with the same scores (at the coarser precision)."""
+    if label is None:
+        return set()
+    found = {label}
+    for log in ev.distinct_logs():
+        claimed = [m for m in log.run.metrics if m.label == label]
+        for metric in log.run.metrics:
+            if metric.label not in found and any(_same_scores(metric, other) for other in claimed):
+                found.add(metric.label)
+    return found
+
+
+def _same_scores(a: Metric, b: Metric) -> bool:
+    for unit in ("val_loss", "val_bpb"):
+        x, y = getattr(a, unit), getattr(b, unit)
+        if x is None or y is None:
+            return False
+        coarse = min(x.places, y.places)
+        if abs(round(x.value, coarse) - round(y.value, coarse)) > Decimal(1).scaleb(-coarse) / 2:
+            return False
+    return True
 
 
 def _variant(ev: RecordEvidence, log: LogEvidence, declared, found: list[Finding]) -> Variant | None:
@@ -74,7 +104,10 @@ def _byte_finding(label: str, variant: str, rows: list[dict], claimed: bool) -> 
     kw = {"file": worst["file"], "line": worst["line"], "evidence": {"label": label, "variant": variant, "lines": rows}}
     if abs(worst["relative"]) > BUG_RELATIVE:
         return error("data.bytes.mismatch", message + ": the bytes per token are miscounted, so val_bpb is wrong", **kw)
-    if claimed and not worst["diagnostic"]:
+    if claimed:
+        per = worst["bytes_per_target"]
         return warning("data.bytes.small_mismatch",
-                       message + ": some targets were scored twice or not at all (docs/verify.md#sliding-window-evaluation)", **kw)
+                       message + f", about {worst['targets']:,} targets' worth at {per:.2f} bytes per target: some "
+                       "targets of the claimed metric were scored twice or not at all "
+                       "(docs/verify.md#sliding-window-evaluation)", **kw)
     return info("data.bytes.small_mismatch_unclaimed", message + " (a line no claim comes from)", **kw)

@@ -41,19 +41,41 @@ class CappedRun:
 def run_capped(args: list[str], *, cwd: str | Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
                address_space_mb: int = ADDRESS_SPACE_CAP_MB, env: dict[str, str] | None = None,
                stdin: bytes = b"") -> CappedRun:
-    """`python -m golfkit ARGS` in a child with RLIMIT_AS and a wall-clock limit; its peak RSS from wait4."""
+    """`python -m golfkit ARGS` in a child with RLIMIT_AS and a wall-clock limit, and its own peak RSS.
+
+    A process exec'd from this one inherits its memory high-water mark (Linux carries the old mm's peak
+    across exec, and subprocess spawns through vfork), so a test process holding 600 MB would report
+    600 MB for `golfkit --help`. The launcher therefore forks once more, from its own small memory,
+    execs golfkit in that grandchild and reports the grandchild's wait4 peak over a pipe."""
     full_env = dict(os.environ, **(env or {}))
     start = time.monotonic()
     cap = address_space_mb << 20
-    launcher = (f"import os, resource, sys; resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap})); "
-                "resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); "
-                "os.execv(sys.executable, [sys.executable, '-m', 'golfkit', *sys.argv[1:]])")
-    proc = subprocess.Popen([sys.executable, "-c", launcher, *args], cwd=cwd, env=full_env,
+    peak_r, peak_w = os.pipe()
+    launcher = (
+        "import os, resource, signal, sys\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))\n"
+        "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
+        "fd = int(sys.argv[1])\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os.close(fd)\n"
+        "    os.execv(sys.executable, [sys.executable, '-m', 'golfkit', *sys.argv[2:]])\n"
+        "_, status, usage = os.wait4(pid, 0)\n"
+        "os.write(fd, str(usage.ru_maxrss).encode())\n"
+        "os.close(fd)\n"
+        "if os.WIFSIGNALED(status):\n"
+        "    signal.signal(os.WTERMSIG(status), signal.SIG_DFL)\n"
+        "    os.kill(os.getpid(), os.WTERMSIG(status))\n"
+        "sys.exit(os.waitstatus_to_exitcode(status))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", launcher, str(peak_w), *args], cwd=cwd, env=full_env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-    chunks: dict[str, list[bytes]] = {"out": [], "err": []}
+                            start_new_session=True, pass_fds=(peak_w,))
+    os.close(peak_w)
+    chunks: dict[str, list[bytes]] = {"out": [], "err": [], "peak": []}
     readers = [threading.Thread(target=_drain, args=(proc.stdout, chunks["out"]), daemon=True),
-               threading.Thread(target=_drain, args=(proc.stderr, chunks["err"]), daemon=True)]
+               threading.Thread(target=_drain, args=(proc.stderr, chunks["err"]), daemon=True),
+               threading.Thread(target=_drain, args=(os.fdopen(peak_r, "rb"), chunks["peak"]), daemon=True)]
     for t in readers:
         t.start()
     try:
@@ -61,26 +83,20 @@ def run_capped(args: list[str], *, cwd: str | Path | None = None, timeout_s: flo
         proc.stdin.close()
     except BrokenPipeError:
         pass
-    # wait4 on this child alone: its own peak RSS (RUSAGE_CHILDREN would mix in every earlier child)
-    timed_out, status, usage = False, 0, None
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() - start > timeout_s:
-            timed_out = True
-            os.killpg(proc.pid, signal.SIGKILL)
-            _, status, usage = os.wait4(proc.pid, 0)
-            break
-        time.sleep(0.02)
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    try:
+        proc.wait(timeout=timeout_s)
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
     for t in readers:
         t.join(10)
     seconds = time.monotonic() - start
     out, err = b"".join(chunks["out"]), b"".join(chunks["err"])
+    peak_kb = int(b"".join(chunks["peak"]) or b"0")
     return CappedRun(tuple(args), None if timed_out else proc.returncode,
-                     out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), usage.ru_maxrss / 1024,
-                     seconds)
+                     out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), peak_kb / 1024, seconds)
 
 
 def _drain(stream, into: list[bytes]) -> None:

@@ -42,6 +42,11 @@ CLEAN_RECORD_QUIET = (
     "data.val_tokens.mismatch", "data.val_tokens.unknown", "data.bytes.mismatch", "data.bytes.small_mismatch",
     "data.bytes.small_mismatch_unclaimed",
     "stats.val_bpb_std.mismatch", "stats.val_loss_std.mismatch",
+    "budget.compressed_code", "budget.compressed_code.implausible", "time.train.gptq_over_limit",
+    "time.train.not_logged", "time.eval.warmup_on_validation", "time.eval.warmup_uncounted",
+    "time.eval.warmup_unresolved", "rules.track.seeds", "rules.track.hardware", "rules.track.hardware_not_stated",
+    "rules.track.validation_set", "rules.track.mismatch", "rules.data.train_val_overlap",
+    "rules.calibration.validation_data", "rules.python.version",
 )
 
 
@@ -83,7 +88,8 @@ def test_per_seed_claim_off(tmp_path):
 def test_the_only_seed_claim_off(tmp_path, unit):
     sub = submission(seeds=(1337,))
     sub["seed_results"]["1337"][unit] += 1e-6
-    assert problems(write_record(tmp_path, seeds=(1337,), sub=sub)) == {f"claim.seed_{unit}.not_in_log"}
+    # one seed: the track rule warns too
+    assert problems(write_record(tmp_path, seeds=(1337,), sub=sub)) == {f"claim.seed_{unit}.not_in_log", "rules.track.seeds"}
 
 
 @pytest.mark.fires("claim.val_bpb.wrong_unit")
@@ -114,7 +120,7 @@ def test_bpb_stored_as_val_loss(tmp_path):
 def test_seed_log_missing(tmp_path):
     folder = write_record(tmp_path)
     (folder / "train_seed2025.log").unlink()
-    assert problems(folder) == {"claim.seed.log_missing"}
+    assert problems(folder) == {"claim.seed.log_missing", "rules.track.seeds"}  # two seed logs left
 
 
 @pytest.mark.fires("size.seed_bytes.mismatch")
@@ -225,7 +231,7 @@ def test_traceback_as_the_log(tmp_path):
     found = problems(folder)
     assert "log.traceback" in found
     assert found <= {"log.traceback", "claim.seed_val_bpb.not_in_log", "claim.seed_val_loss.not_in_log",
-                     "size.seed_bytes.not_logged"}
+                     "size.seed_bytes.not_logged", "rules.track.seeds"}
 
 
 @pytest.mark.fires("log.truncated")
@@ -467,3 +473,117 @@ def test_example_record_verifies_clean():
     (report,) = verify_paths([EXAMPLE])
     assert report.verdict == "pass"
     assert [f.id for f in report.findings if f.severity == Severity.WARNING] == []
+
+
+# ---------------------------------------------------------------- output for trees
+
+
+def _tree(tmp_path):
+    good = write_record(tmp_path / "a")
+    sub = submission()
+    sub["val_bpb"] = 1.0
+    bad = write_record(tmp_path / "b", sub=sub)
+    return good, bad
+
+
+@pytest.mark.fires("claim.val_bpb.not_in_logs")
+def test_verify_folders_yields_each_report_before_the_next_folder_starts(tmp_path):
+    from golfkit.verify.api import find_folders, verify_folders
+
+    _tree(tmp_path)
+    events = []
+    for report in verify_folders(find_folders([tmp_path]), on_start=lambda i, folder: events.append(("start", i))):
+        events.append(("report", report.verdict))
+    assert events == [("start", 0), ("report", "pass"), ("start", 1), ("report", "fail")]
+
+
+@pytest.mark.fires("claim.val_bpb.not_in_logs", "claim.val_bpb.matched")
+def test_cli_text_summarises_info_per_record_and_lists_it_with_verbose(tmp_path):
+    from click.testing import CliRunner
+
+    from golfkit.cli import main
+
+    _tree(tmp_path)
+    compact = CliRunner().invoke(main, ["verify", str(tmp_path)])
+    assert compact.exit_code == 1
+    assert "[claim.val_bpb.matched]" not in compact.output
+    info_lines = [line for line in compact.output.splitlines() if line.startswith("  info: ")]
+    assert len(info_lines) == 2 and all(line.endswith("; --verbose lists them") for line in info_lines)
+    assert "claim.seed_val_bpb.matched x3" in info_lines[0]
+    verbose = CliRunner().invoke(main, ["verify", "--verbose", str(tmp_path)])
+    assert verbose.output.count("[claim.seed_val_bpb.matched]") == 6 and "--verbose lists them" not in verbose.output
+    assert compact.output.splitlines()[-1] == verbose.output.splitlines()[-1] == "2 record(s): 1 pass, 1 fail"
+
+
+@pytest.mark.fires("claim.val_bpb.not_in_logs")
+def test_cli_errors_only(tmp_path):
+    from click.testing import CliRunner
+
+    from golfkit.cli import main
+
+    good, bad = _tree(tmp_path)
+    result = CliRunner().invoke(main, ["verify", "--errors-only", str(tmp_path)])
+    assert result.exit_code == 1
+    assert str(good) not in result.output and f"FAIL  {bad}" in result.output
+    assert "warnings:" not in result.output and "info" not in result.output
+    assert "[claim.val_bpb.not_in_logs]" in result.output
+    assert result.output.splitlines()[-1] == "2 record(s): 1 pass, 1 fail"
+    github = CliRunner().invoke(main, ["verify", "--errors-only", "--format", "github", str(tmp_path)])
+    assert str(good) not in github.output and "::error " in github.output and "::warning " not in github.output
+    markdown = CliRunner().invoke(main, ["verify", "--errors-only", "--format", "markdown", str(tmp_path)])
+    assert "1 of 2 record(s) fail" in markdown.output and "✅" not in markdown.output
+
+
+def test_cli_errors_only_keeps_json_complete(tmp_path):
+    from cli_helpers import assert_usage_error
+    from click.testing import CliRunner
+
+    from golfkit.cli import main
+
+    _tree(tmp_path)
+    assert_usage_error(CliRunner().invoke(main, ["verify", "--json", "--errors-only", str(tmp_path)]), "complete")
+    data = json.loads(CliRunner().invoke(main, ["verify", "--json", str(tmp_path)]).output)
+    assert any(f["severity"] == "info" for record in data["records"] for f in record["findings"])
+
+
+def test_progress_only_on_a_terminal(tmp_path):
+    import io
+
+    from click.testing import CliRunner
+
+    from golfkit.cli import main
+    from golfkit.verify.cli import Progress
+
+    stream = io.StringIO()
+    progress = Progress(stream, 2, enabled=True, width=40)
+    progress.start(0, tmp_path / "records" / "x\x1b[31my")
+    progress.clear()
+    written = stream.getvalue()
+    assert written.startswith("\r\x1b[K[1/2] ") and "x\\x1b[31my" in written and written.endswith("\r\x1b[K")
+    assert len(written.split("\r\x1b[K")[1]) <= 40
+    quiet = io.StringIO()
+    Progress(quiet, 2).start(0, tmp_path)  # a StringIO is no terminal
+    assert quiet.getvalue() == ""
+    _tree(tmp_path)
+    result = CliRunner().invoke(main, ["verify", str(tmp_path)])
+    assert "\r" not in result.stderr and "\x1b" not in result.output
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_cli_unconfined_notice_comes_first_when_streaming(tmp_path, monkeypatch, fmt):
+    from click.testing import CliRunner
+
+    import golfkit.verify.plugins.probes as probes
+    from golfkit.cli import main
+
+    monkeypatch.setattr(probes, "make_probe_check", lambda options: _nothing_to_say)
+    _tree(tmp_path)
+    result = CliRunner().invoke(main, ["verify", "--probes", "--trust-code", "--unconfined", "--format", fmt,
+                                       str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    if fmt == "json":
+        assert "UNCONFINED" in json.loads(result.output)["notices"][0]
+    else:
+        lines = result.output.splitlines()
+        assert lines[0].startswith("NOTICE: ") and "UNCONFINED" in lines[0]
+        assert sum("UNCONFINED" in line for line in lines) == 1

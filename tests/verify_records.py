@@ -59,7 +59,7 @@ def submission(seeds=(1337, 42, 2025), losses: dict | None = None) -> dict:
         "name": "Synthetic", "author": "Test", "github_id": "test", "date": "2026-11-22", "track": "10min_16mb",
         "val_loss": round(mean_loss, 8), "val_bpb": round(mean_bpb, 8),
         "bytes_total": max(MODEL[s] for s in seeds) + code, "bytes_code": code,
-        "seeds": list(seeds), "seed_results": results,
+        "seeds": list(seeds), "seed_results": results, "hardware": "8xH100 80GB SXM",
     }
 
 

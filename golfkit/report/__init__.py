@@ -79,16 +79,28 @@ def exit_code(reports: list[RecordReport]) -> int:
     return EXIT_FINDINGS if any(report.verdict == "fail" for report in reports) else EXIT_OK
 
 
-def render(reports: list[RecordReport], fmt: str = "text") -> str:
-    """Render reports in one of FORMATS. Raises GolfkitError for an unknown format."""
+def render(reports: list[RecordReport], fmt: str = "text", *, verbose: bool = True, only_errors: bool = False) -> str:
+    """Render reports in one of FORMATS. Raises GolfkitError for an unknown format, and for `only_errors`
+    with JSON (a JSON report is always complete).
+
+    `verbose` (text): list every info finding (else one summary line per record). `only_errors`: show only
+    failing records and their errors (text, github, markdown); the text summary line still counts all.
+    """
     if fmt == "text":
-        from golfkit.report.text import render as chosen
-    elif fmt == "json":
-        from golfkit.report.json_report import render as chosen
-    elif fmt == "github":
+        from golfkit.report.text import render as text
+
+        return text(reports, verbose=verbose, errors_only=only_errors)
+    if fmt == "json":
+        if only_errors:
+            raise GolfkitError("--errors-only filters the human report; JSON output is always complete (filter it "
+                               "with jq: .records[] | select(.verdict == \"fail\"))")
+        from golfkit.report.json_report import render as as_json
+
+        return as_json(reports)
+    if fmt == "github":
         from golfkit.report.github import render as chosen
     elif fmt == "markdown":
-        from golfkit.report.markdown import render as chosen
+        from golfkit.report.markdown import render as chosen  # type: ignore[assignment]
     else:
         raise GolfkitError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
-    return chosen(reports)
+    return chosen(reports, errors_only=only_errors)

@@ -25,11 +25,14 @@ def _escape(text: object, prop: bool = False) -> str:
     return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
-def render(reports: list[RecordReport]) -> str:
+def render(reports: list[RecordReport], errors_only: bool = False) -> str:
+    """Annotations for errors and warnings (`errors_only`: errors, and failing records only)."""
     lines = [f"::warning title=golfkit::{_escape(notice)}" for notice in notices(reports)]
     for report in reports:
+        if errors_only and report.verdict != "fail":
+            continue
         for finding in report.findings:
-            if finding.severity == Severity.INFO:
+            if finding.severity == Severity.INFO or errors_only and finding.severity != Severity.ERROR:
                 continue
             props = []
             if finding.file:

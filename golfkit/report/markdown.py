@@ -40,17 +40,22 @@ def code_span(value: object, in_table: bool = False) -> str:
     return f"{fence}{text}{fence}"
 
 
-def render(reports: list[RecordReport]) -> str:
+def render(reports: list[RecordReport], errors_only: bool = False) -> str:
+    """The summary (`errors_only`: failing records and their errors only; the heading counts all records)."""
     out = []
     for notice in notices(reports):
         out += [f"> **Warning:** {escape_text(notice)}", ""]
-    out += ["## golfkit verify", "", "| record | verdict | errors | warnings | val_bpb (claimed) |", "|---|---|---|---|---|"]
-    for r in reports:
+    out += ["## golfkit verify", ""]
+    shown_reports = [r for r in reports if r.verdict == "fail"] if errors_only else reports
+    if errors_only:
+        out += [f"{len(shown_reports)} of {len(reports)} record(s) fail; passing records are not listed.", ""]
+    out += ["| record | verdict | errors | warnings | val_bpb (claimed) |", "|---|---|---|---|---|"]
+    for r in shown_reports:
         bpb = escape_text(r.claims.get("val_bpb", ""))
         out.append(f"| {code_span(r.path, in_table=True)} | {ICON.get(r.verdict, escape_text(r.verdict))} "
                    f"| {r.count(Severity.ERROR)} | {r.count(Severity.WARNING)} | {bpb} |")
-    for r in reports:
-        shown = [f for f in r.findings if f.severity != Severity.INFO]
+    for r in shown_reports:
+        shown = [f for f in r.findings if f.severity == Severity.ERROR or f.severity == Severity.WARNING and not errors_only]
         if not shown:
             continue
         out += ["", f"### {code_span(r.path)}", ""]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,8 +14,9 @@ from golfkit.findings import error
 from golfkit.report import RecordReport
 from golfkit.verify.checks import run_checks
 from golfkit.verify.checks.code import counted_code_bytes
+from golfkit.verify.checks.sizes import budget_rows
 from golfkit.verify.checks.stats import compare_against, seed_scores
-from golfkit.verify.checks.timing import eval_seconds, train_seconds
+from golfkit.verify.checks.timing import eval_time, train_seconds, warmup_use
 from golfkit.verify.evidence import RecordEvidence
 from golfkit.verify.matching import headline_matches
 from golfkit.verify.plugins import ExtraCheck
@@ -24,6 +25,40 @@ from golfkit.verify.submission import MAX_SUBMISSION_BYTES, load_submission_byte
 from golfkit.verify.variants import implied_bytes
 
 Against = Path | str | None
+
+
+def find_folders(paths: Iterable[Path]) -> list[Path]:
+    """Every record folder at or under each path, in order. Raises GolfkitError for a path that is missing
+    or holds no record folder (before any record is read)."""
+    folders: list[Path] = []
+    for path in paths:
+        found = find_records(Path(path))
+        if not found:
+            raise GolfkitError(f"{path}: no record folder found (none holds a submission JSON, a train_gpt*.py or a log)")
+        folders.extend(found)
+    return folders
+
+
+def verify_folders(folders: Iterable[Path], against: Against = None, extra_checks: Iterable[ExtraCheck] = (),
+                   on_start: Callable[[int, Path], None] | None = None) -> Iterator[RecordReport]:
+    """Verify record folders one at a time, yielding each report as soon as it is made (a caller prints
+    verdicts as they come). `on_start(index, folder)` is called before each folder (0-based index).
+
+    `against` as in `verify_paths`; an `against` folder that cannot be read raises GolfkitError before the
+    first folder. A record that cannot be read or checked (any exception) is that record's
+    `verify.record.failed` finding; the others go on.
+    """
+    extra = list(extra_checks)
+    fixed = _read_against(Path(against)) if against not in (None, "auto") else None
+    for index, folder in enumerate(folders):
+        if on_start is not None:
+            on_start(index, folder)
+        try:
+            evidence = read_record(folder)
+            other = _auto_against(folder) if against == "auto" else fixed
+            yield verify_record(evidence, other, extra)
+        except Exception as exc:  # noqa: BLE001 - one record's failure is that record's finding
+            yield failed_record(folder, exc)
 
 
 def verify_paths(paths: Iterable[Path], against: Against = None,
@@ -35,23 +70,7 @@ def verify_paths(paths: Iterable[Path], against: Against = None,
     holds no record folder. A record that cannot be read or checked (any exception) gets a
     `verify.record.failed` finding; the other records are verified as usual.
     """
-    extra = list(extra_checks)
-    folders: list[Path] = []
-    for path in paths:
-        found = find_records(Path(path))
-        if not found:
-            raise GolfkitError(f"{path}: no record folder found (none holds a submission JSON, a train_gpt*.py or a log)")
-        folders.extend(found)
-    fixed = _read_against(Path(against)) if against not in (None, "auto") else None
-    reports = []
-    for folder in folders:
-        try:
-            evidence = read_record(folder)
-            other = _auto_against(folder) if against == "auto" else fixed
-            reports.append(verify_record(evidence, other, extra))
-        except Exception as exc:  # noqa: BLE001 - one record's failure is that record's finding
-            reports.append(failed_record(folder, exc))
-    return reports
+    return list(verify_folders(find_folders(paths), against, extra_checks))
 
 
 MAX_REASON_CHARS = 300
@@ -138,10 +157,11 @@ def _claimed_bpb(folder: Path) -> Decimal | None:
 def measure(ev: RecordEvidence) -> dict[str, Any]:
     """What verify measured in a record: per log, code bytes, headline matches, seed statistics."""
     logs = []
+    warmup = warmup_use(ev)
     for log in ev.logs:
         run = log.run
         train, _ = train_seconds(log)
-        evaluation, _ = eval_seconds(log)
+        spent = eval_time(log, warmup)
         total = run.total_bytes
         metrics = []
         for m in run.metrics:
@@ -155,7 +175,9 @@ def measure(ev: RecordEvidence) -> dict[str, Any]:
             "path": log.path, "seed": log.seed, "seed_source": log.seed_source, "runs": len(log.runs),
             "copy_of": log.copy_of, "final_metrics": metrics, "total_bytes": total.bytes if total else None,
             "code_bytes_logged": run.size("code").bytes if run.size("code") else None,
-            "train_seconds": train, "eval_seconds": evaluation, "val_tokens": run.val_tokens,
+            "code_compressed_logged": run.size("code_compressed").bytes if run.size("code_compressed") else None,
+            "train_seconds": train, "eval_seconds": spent.seconds,
+            "eval_uncounted_warmup_seconds": sum(p.seconds for p in spent.left_out), "val_tokens": run.val_tokens,
             "steps": run.stop_step, "embedded_source_bytes": run.embedded_source.bytes if run.embedded_source else None,
         })
     script = ev.script
@@ -165,6 +187,17 @@ def measure(ev: RecordEvidence) -> dict[str, Any]:
         "script": {"path": script.path, "bytes": script.bytes, "wrapper_layers": list(script.wrapper_layers),
                    "siblings": [vars(ref) for ref in script.siblings]} if script else None,
         "code_bytes": counted_code_bytes(ev),
+        "budget": _budget(ev),
         "claims_matched": {unit: match.to_json() for unit, match in headline_matches(ev).items()},
         "seeds": seed_scores(ev).summary(),
+    }
+
+
+def _budget(ev: RecordEvidence) -> dict[str, Any]:
+    """The totals held to the cap, and, for runs that count their code compressed, both totals."""
+    rows, compressed = budget_rows(ev)
+    return {
+        "totals": [{"bytes": r.bytes, "file": r.file, "line": r.line, "what": r.what} for r in rows],
+        "compressed_code": [{"file": c.log.path, "line": c.line, "model": c.model, "compressed_code": c.compressed.bytes,
+                             "counted_total": c.counted, "shipped_total": c.shipped} for c in compressed],
     }

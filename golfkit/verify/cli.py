@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import click
 
 from golfkit.errors import GolfkitError
-from golfkit.report import FORMATS, exit_code, render
-from golfkit.verify.api import verify_paths
+from golfkit.report import FORMATS, exit_code, notices, render, visible
+from golfkit.report import text as text_report
+from golfkit.verify.api import find_folders, verify_folders
 
 
 @click.command()
@@ -36,13 +39,22 @@ from golfkit.verify.api import verify_paths
 @click.option("--unconfined", is_flag=True,
               help="With --trust-code where bubblewrap is missing: run the record's code without the sandbox (every "
                    "report says so at its top). Only on a machine you can afford to lose.")
+@click.option("--errors-only", is_flag=True,
+              help="Show only the records that fail and their errors (text, github, markdown; JSON is always complete).")
+@click.option("-v", "--verbose", is_flag=True, help="Text: list every info finding (default: one line per record).")
 def verify(paths: tuple[Path, ...], as_json: bool, fmt: str, against: str | None, rerun: bool,
            rerun_data: Path | None, rerun_tokenizer: Path | None, rerun_artifact: Path | None,
-           tolerance: float | None, probes: bool, trust_code: bool, unconfined: bool) -> None:
+           tolerance: float | None, probes: bool, trust_code: bool, unconfined: bool, errors_only: bool,
+           verbose: bool) -> None:
     """Reconcile every claim of record folders with their logs and files.
 
-    Exit 0 when no record has an error, 1 when one has, 2 for unusable input.
+    Text output prints each record's verdict as it is verified (with a progress line on stderr when
+    that is a terminal). Exit 0 when no record has an error, 1 when one has, 2 for unusable input.
     """
+    fmt = "json" if as_json else fmt
+    if errors_only and fmt == "json":
+        raise GolfkitError("--errors-only filters the human report; JSON output is always complete (filter it with "
+                           "jq: .records[] | select(.verdict == \"fail\"))")
     extra = []
     runs_code = trust_code and (probes or rerun)
     if unconfined and not runs_code:
@@ -66,11 +78,67 @@ def verify(paths: tuple[Path, ...], as_json: bool, fmt: str, against: str | None
         from golfkit.verify.plugins.probes import make_probe_check
 
         extra.append(make_probe_check(ProbeOptions(unconfined=unconfined)))
-    reports = verify_paths(list(paths), against=against, extra_checks=extra)
+    folders = find_folders(list(paths))  # a bad path: exit 2 before any record is read
+    run_notices: list[str] = []
     if runs_code and unconfined:
         from golfkit.sandbox import UNCONFINED_NOTICE
 
-        for report in reports:
-            report.notices.append(UNCONFINED_NOTICE)
-    click.echo(render(reports, "json" if as_json else fmt), nl=False)
+        run_notices.append(UNCONFINED_NOTICE)
+    progress = Progress(sys.stderr, len(folders))
+    reports = []
+    streaming = fmt == "text"
+    if streaming and run_notices:
+        click.echo("\n".join(text_report.notice_lines(run_notices)))
+    try:
+        for report in verify_folders(folders, against=against, extra_checks=extra, on_start=progress.start):
+            report.notices.extend(run_notices)
+            reports.append(report)
+            if streaming:
+                lines = text_report.record_lines(report, verbose=verbose, errors_only=errors_only)
+                if lines:
+                    progress.clear()
+                    click.echo("\n".join(lines))
+    finally:
+        progress.clear()
+    if streaming:
+        late = [n for n in notices(reports) if n not in run_notices]  # a check's notice, known only now
+        click.echo("\n".join([*text_report.notice_lines(late), text_report.summary_line(reports)]))
+    else:
+        click.echo(render(reports, fmt, verbose=verbose, only_errors=errors_only), nl=False)
     sys.exit(exit_code(reports))
+
+
+class Progress:
+    """`[3/60] records/.../folder` on one line of `stream` while a folder is verified, redrawn in place;
+    only when `stream` is a terminal (a pipe or a file gets nothing). Names are shown escaped."""
+
+    def __init__(self, stream: TextIO, total: int, enabled: bool | None = None, width: int | None = None) -> None:
+        self.stream, self.total = stream, total
+        self.enabled = _is_tty(stream) if enabled is None else enabled
+        self.width = width or shutil.get_terminal_size((100, 20)).columns
+        self.shown = False
+
+    def start(self, index: int, folder: Path) -> None:
+        if not self.enabled:
+            return
+        head = f"[{index + 1}/{self.total}] "
+        name = visible(folder)
+        room = max(10, self.width - len(head) - 1)
+        if len(name) > room:
+            name = "..." + name[-(room - 3):]
+        self.stream.write(f"\r\x1b[K{head}{name}")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.enabled and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

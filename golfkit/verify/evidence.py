@@ -175,6 +175,7 @@ class RunEvidence:
     val_tokens: int | None = None
     val_tokens_line: int | None = None
     config: dict[str, str] = field(default_factory=dict)
+    config_lines: dict[str, int] = field(default_factory=dict)  # the line each config key was read from
     embedded_source: EmbeddedSource | None = None
     traceback_line: int | None = None
     gpus: list[tuple[int, str, int]] = field(default_factory=list)  # nvidia-smi rows: (index, name, line)

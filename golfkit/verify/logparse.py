@@ -75,7 +75,7 @@ VAL_TOKENS = [
 ]
 SEED_LINE = re.compile(r"^\s{0,2}seed:\s*(\d+)\s*$")
 # A GPU row of an nvidia-smi table: `|   0  NVIDIA H100 80GB HBM3          On  |   00000000:18:00.0 Off |`.
-GPU_ROW = re.compile(r"^\|\s{1,8}(\d{1,3})\s{1,8}((?:NVIDIA|Tesla|Quadro|AMD|Instinct)\b[^|]{0,60}?)\s+(?:On|Off)\s+\|")
+GPU_ROW = re.compile(r"^\|\s{1,8}(\d{1,3})\s{1,8}((?:NVIDIA|Tesla|Quadro|AMD|Instinct)\b[^|]{0,60}?)\s{1,40}(?:On|Off)\s{1,8}\|")
 # The first line of a Python file (after console output that a log may open with).
 PY_START = re.compile(r"^(?:#|[rbuRBU]?[\"']|import\s|from\s|@|def\s|class\s|async\s|if\s|try:|[A-Za-z_][\w.]*\s*[=(\[])")
 TRACEBACK = re.compile(r"^(?:\[rank\d+\]:\s*)?Traceback \(most recent call last\):")
@@ -551,6 +551,7 @@ def _add_event(run: RunEvidence, event: _Event, lines: list[str], events: _Event
     elif kind == "config":
         key, value = event.value  # type: ignore[misc]
         run.config.setdefault(key, value)
+        run.config_lines.setdefault(key, event.line)
     elif kind == "gpu":
         index, gpu_name = event.value  # type: ignore[misc]
         run.gpus.append((index, gpu_name, event.line))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from golfkit.findings import Finding
-from golfkit.verify.checks import claims, code, data, files, readme, roles, seeds, sizes, timing
+from golfkit.verify.checks import claims, code, data, files, readme, roles, rules, seeds, sizes, timing
 from golfkit.verify.checks import stats as stats_checks
 from golfkit.verify.evidence import RecordEvidence
 
@@ -26,6 +26,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("time.", timing.check_times),
     ("data.", data.check_data),
     ("stats.", stats_checks.check_seed_statistics),
+    ("rules.", rules.check_rules),
 ]
 
 

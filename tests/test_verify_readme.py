@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hostile import assert_contained, run_capped
 
 from golfkit.verify.api import verify_paths
 from golfkit.verify.readme import parse_readme
@@ -213,3 +214,25 @@ def test_per_seed_values_for_seeds_with_no_log(corpus, tmp_path):
 @pytest.mark.quiet("claim.seed.log_missing")
 def test_every_claimed_seed_with_a_log_is_quiet(corpus):
     report_of(corpus / TRACK / TTT)
+
+
+# ---------------------------------------------------------------- hostile READMEs
+
+
+@pytest.mark.quiet("verify.record.failed")
+def test_hostile_readme_shapes_are_read_within_bounds(corpus, tmp_path):
+    # A title of a hundred headline numbers, a separator-like row of spaces after every table header (a
+    # backtracking pattern took minutes on it), thousands of seed rows, a superscript seed: read within the
+    # bounds, in a capped child.
+    folder = copy(corpus, VOCAB, tmp_path)
+    text = "# " + " ".join(f"val_bpb {1 + i / 10000:.4f}" for i in range(100)) + "\n"
+    text += ("| a | b |\n|-" + " " * 1990 + "x\n") * 200
+    text += "| Seed | val_bpb |\n|---|---|\n" + "".join(f"| {i} | 1.{i:04d} |\n" for i in range(3000)) + "| ² | 1.0 |\n"
+    (folder / "README.md").write_text(text[: (1 << 20) - 1], encoding="utf-8")
+    readme = parse_readme(text)
+    assert len(readme.headlines) == 20 and len(readme.tables[0].rows) == 200
+    run = run_capped(["verify", "--format", "json", str(folder)], timeout_s=120)
+    assert_contained(run)
+    (record,) = json.loads(run.stdout)["records"]
+    found = [f for f in record["findings"] if f["id"] == "readme.seed_value.not_in_log"]
+    assert len(found) == 200  # rows 0-199 kept: seed 42's 1.0042 is no value of its log, the others have no log

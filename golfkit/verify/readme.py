@@ -3,12 +3,14 @@
 A README is text a person wrote, so this reads only shapes real records use and keeps every number
 as printed (`Number`: value and decimals) to compare at its own precision:
 - headlines: the title and the first lines (`**val_bpb = 1.0822** (3-seed mean, std 0.0005)`,
-  `# Record: ... — val_bpb 1.08563`, `1.1239 BPB`, `2.33674 nats`), with the words in parentheses;
+  `# Record: ... — val_bpb 1.08563`, `1.1239 BPB`, `2.33674 nats`), with the words in parentheses
+  (which say whether the number is a mean of N seeds: `3-seed mean`, `mean of three seeds`);
 - tables with a `Seed` column: each row's metric columns (bpb, loss, nats, sliding, TTT, quant) and byte
   columns (artifact, total, code, model); a `Mean` / `avg` row is kept apart;
-- statements that a number is the mean of N seeds (`3-seed mean`, `mean of three seeds`);
 - a record claim: the title (first heading) or the submission's name says "Record", not "non-record".
-Nothing here raises on content; lines and cells are bounded.
+Nothing here raises on content: at most MAX_LINES lines of MAX_LINE_CHARS characters are read, at most
+MAX_HEADLINES headlines, MAX_TABLES tables and MAX_ROWS rows a table are kept, and no pattern backtracks
+over a line (a table's separator row is checked by its set of characters).
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from golfkit.verify.evidence import Number
 MAX_LINES = 5000
 MAX_LINE_CHARS = 2000
 HEAD_LINES = 6  # non-blank lines at the top read for headline numbers (besides headings)
+MAX_HEADLINES = 20  # real READMEs have at most a few; a README of thousands of headings is not read further
+MAX_TABLES = 20
+MAX_ROWS = 200  # per table: real seed tables have at most ten rows
 
 NUMBER = r"(\d{1,3}\.\d{1,12})"
 BPB_AFTER_NAME = re.compile(r"\bval[ _]?bpb\b\W{0,6}?" + NUMBER)
@@ -36,9 +41,10 @@ MEAN_OF = re.compile(COUNT + r"[- ]seeds?\s+(?:mean|avg|average)|(?:mean|average
 MEAN_WORD = re.compile(r"\b(?:mean|average|avg)\b", re.IGNORECASE)
 RECORD_WORD = re.compile(r"\brecord\b", re.IGNORECASE)
 NOT_RECORD = re.compile(r"non[- _]?record|unlimited|notable", re.IGNORECASE)
-TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+SEPARATOR_CHARS = frozenset("|-: ")  # a table's separator row: `|---|:--:|` (checked by set, not a regex)
 BYTES_CELL = re.compile(r"^(\d{1,3}(?:,\d{3})+|\d{4,12})\s*(?:B|bytes)?$")
 METRIC_CELL = re.compile(r"^[+-]?\d{1,3}\.\d{1,12}$")
+SEED_CELL = re.compile(r"[0-9]{1,12}")  # ASCII digits only (str.isdigit takes `²`, which int() refuses)
 MEAN_ROW = {"mean", "avg", "average", "avg.", "mean:"}
 
 
@@ -87,7 +93,6 @@ class SeedTable:
 class Readme:
     headlines: list[Headline] = field(default_factory=list)
     tables: list[SeedTable] = field(default_factory=list)
-    mean_statements: list[tuple[int, str]] = field(default_factory=list)  # (line, text) "3-seed mean", ...
     title: str | None = None
     title_line: int | None = None
 
@@ -112,10 +117,6 @@ def parse_readme(text: str) -> Readme:
     readme = Readme()
     _headings_and_head(lines, readme)
     _tables(lines, readme)
-    for number, line in enumerate(lines, 1):
-        plain = _plain(line)
-        if MEAN_OF.search(plain):
-            readme.mean_statements.append((number, plain.strip()[:200]))
     return readme
 
 
@@ -137,8 +138,8 @@ def _headings_and_head(lines: list[str], readme: Readme) -> None:
         if heading and readme.title is None:
             readme.title, readme.title_line = _plain(line).lstrip("# ").strip()[:300], number
         seen += 1
-        if heading or seen <= HEAD_LINES:
-            readme.headlines.extend(_headline_numbers(line, number))
+        if (heading or seen <= HEAD_LINES) and len(readme.headlines) < MAX_HEADLINES:
+            readme.headlines.extend(_headline_numbers(line, number)[:MAX_HEADLINES - len(readme.headlines)])
         if seen > HEAD_LINES and readme.title is not None:
             break
 
@@ -192,15 +193,16 @@ def _tables(lines: list[str], readme: Readme) -> None:
     index = 0
     while index + 1 < len(lines):
         header, separator = lines[index], lines[index + 1]
-        if "|" in header and TABLE_SEPARATOR.match(separator.strip()) and "-" in separator:
+        if "|" in header and "-" in separator and set(separator.strip()) <= SEPARATOR_CHARS:
             columns = _cells(header)
             kinds = [_column_kind(c) for c in columns]
             table = SeedTable(index + 1, columns)
             index += 2
             while index < len(lines) and "|" in lines[index]:
-                _row(lines[index], index + 1, columns, kinds, table)
+                if len(table.rows) < MAX_ROWS:
+                    _row(lines[index], index + 1, columns, kinds, table)
                 index += 1
-            if "seed" in kinds and table.rows:
+            if "seed" in kinds and table.rows and len(readme.tables) < MAX_TABLES:
                 readme.tables.append(table)
             continue
         index += 1
@@ -213,7 +215,7 @@ def _row(line: str, number: int, columns: list[str], kinds: list[str | None], ta
     seed_text = _plain(values[kinds.index("seed")]).strip()
     if seed_text.lower() in MEAN_ROW:
         seed = -1
-    elif seed_text.isdigit() and len(seed_text) <= 12:
+    elif SEED_CELL.fullmatch(seed_text):
         seed = int(seed_text)
     else:
         return

@@ -204,7 +204,7 @@ def test_duplicate_seeds_are_refused(run_dir: Path, tmp_path: Path):
     log = run_dir / "train_seed42.log"
     copy = run_dir / "again_seed42.log"
     copy.write_bytes(log.read_bytes())
-    with pytest.raises(GolfkitError, match="seed 42 appears in more than one log"):
+    with pytest.raises(GolfkitError, match="seed 42 appears in 2 logs .* and no artifact given"):
         make(run_dir, tmp_path, logs=[log, copy], artifacts=[])
 
 

@@ -1,10 +1,18 @@
 """`golfkit new`: make a record folder from a finished run, every number copied by golfkit itself.
 
-    logs (+ artifacts, code, data files) -> SeedRun per log -> submission.json + README + curves
+    logs (+ artifacts, code, data files) -> SeedRun per seed -> submission.json + README + curves
 
 The logs are parsed by verify's log parser (one parser in golfkit); this module only chooses, per
 seed, the numbers a record claims, checks that the files given are the ones the logs describe,
 and writes the folder. Nothing is typed by hand, so the folder passes `golfkit verify` as made.
+
+A seed may have two logs: the training run, and the script's evaluation of an artifact that `golfkit
+build` made from its checkpoint (`EVAL_ARTIFACT=... ARTIFACT_LOADER=... python train_gpt.py`). The log
+whose model size is the shipped artifact's is the seed's log (`train_seed<N>.log`, its numbers are
+claimed); the others ship beside it (`train_seed<N>_training.log`, `train_seed<N>_<k>.log`) as evidence,
+and the training run's steps and time fill what the evaluation did not log. A version-2 golfkit container
+needs its decoder: the `--code` file that holds it, else golfkit writes it as `artifact_loader.py` (the
+name the reference trainer's ARTIFACT_LOADER loader is found by), and its bytes count as code.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from golfkit.verify.logparse import parse_log_file
 from golfkit.writes import signals_interrupt, write_file
 
 SEPARATOR = "=" * 100
+LOADER_FILE = "artifact_loader.py"
 GPU_ROW = re.compile(r"^\|\s+\d+\s+(NVIDIA[^|]*?)\s{2,}(?:On|Off)\s+\|")
 
 
@@ -54,10 +63,18 @@ class SeedRun:
     steps: int | None
     train_time_ms: float | None
     artifact: Path | None = None
+    others: list[tuple[LogEvidence, str]] = field(default_factory=list)  # more logs of this seed, their names
 
     @property
     def run(self) -> RunEvidence:
         return self.log.run
+
+    @property
+    def curve_log(self) -> LogEvidence:
+        """The log with this seed's training curve: its own, else the training run among the others."""
+        if self.log.runs and self.log.run.steps:
+            return self.log
+        return next((log for log, _ in self.others if log.runs and log.run.steps), self.log)
 
 
 @dataclass
@@ -100,8 +117,9 @@ def new_record(
     artifacts, data_files = [Path(p) for p in artifacts], [Path(p) for p in data_files]
     track, date = _check_target(folder)
     sources = _check_inputs(logs, code, artifacts, data_files)
-    runs = _read_runs(logs, metric_label)
-    bytes_code = _check_files_against_logs(runs, code, artifacts)
+    runs = _read_runs(logs, metric_label, artifacts)
+    loader = _loader_for(artifacts, code)
+    bytes_code = _check_files_against_logs(runs, code, artifacts, loader)
     submission = _submission(
         runs,
         track=track,
@@ -117,7 +135,11 @@ def new_record(
         config=config,
         variant=variant,
     )
-    notes = _write_record(folder, sources, runs, submission, with_plot)
+    extra = {LOADER_FILE: loader.text} if loader is not None and loader.written else {}
+    notes = _write_record(folder, sources, runs, submission, with_plot, extra)
+    if extra:
+        notes.insert(0, f"wrote {LOADER_FILE} ({loader.bytes} bytes), the decoder the version-2 artifact needs; "
+                        "its bytes count as code (the reference trainer reads it with ARTIFACT_LOADER)")
     return NewRecord(folder, submission, notes)
 
 
@@ -153,26 +175,74 @@ def _check_inputs(logs: list[Path], code: list[Path], artifacts: list[Path], dat
             raise GolfkitError(f"{path}: no such file")
     names = [p.name for p in copied]
     clashes = sorted({n for n in names if names.count(n) > 1} | {n for n in names if n in
-                     ("submission.json", "README.md", plot.CURVES_FILE)})
+                     ("submission.json", "README.md", plot.CURVES_FILE)}
+                     | {p.name for p in [*artifacts, *data_files] if p.name == LOADER_FILE})
     if clashes:
         raise GolfkitError(f"two files would be written as {', '.join(clashes)} in the record: rename one")
     return [Path(p) for p in copied]
 
 
-def _read_runs(logs: list[Path], metric_label: str | None) -> list[SeedRun]:
-    """One SeedRun per log, checked to be distinct seeds with the same final line and validation set."""
-    return _check_runs([_seed_run(parse_log_file(path), path, metric_label) for path in logs])
+def _read_runs(logs: list[Path], metric_label: str | None, artifacts: list[Path] = ()) -> list[SeedRun]:
+    """One SeedRun per seed, checked to be distinct seeds with the same final line and validation set.
+
+    A seed with several logs is claimed from the one whose logged model size is an artifact's; the others
+    ship beside it (the training run of an artifact that `golfkit build` made, re-evaluations)."""
+    by_seed: dict[int, list[tuple[LogEvidence, Path]]] = {}
+    for path in logs:
+        log = parse_log_file(path)
+        _check_log(log, str(path))
+        by_seed.setdefault(log.seed, []).append((log, path))
+    sizes = {path.stat().st_size for path in artifacts}
+    runs = []
+    for seed, group in by_seed.items():
+        if len(group) == 1:
+            log, path = group[0]
+            runs.append(_seed_run(log, path, metric_label))
+            continue
+        scored = [(log, path) for log, path in group if _model_size(log) in sizes]
+        if len(scored) != 1:
+            names = ", ".join(str(path) for _, path in group)
+            why = ("no artifact given" if not artifacts else
+                   "none of them logged the model size of an artifact given" if not scored else
+                   "more than one logged the size of an artifact given")
+            raise GolfkitError(
+                f"seed {seed} appears in {len(group)} logs ({names}) and {why}: give one log per seed, or the "
+                "artifact whose size one of them logged (the log of the script evaluating it is claimed)")
+        log, path = scored[0]
+        run = _seed_run(log, path, metric_label)
+        rest = [(other, other_path) for other, other_path in group if other is not log]
+        for index, (other, _) in enumerate(rest):
+            trained = other.runs and other.run.steps and not (run.run.steps)
+            name = f"train_seed{seed}_training.log" if trained else f"train_seed{seed}_{index + 1}.log"
+            run.others.append((other, name))
+        curve = run.curve_log.run if run.curve_log.runs else run.run
+        if run.steps is None and curve.steps:
+            run.steps = curve.stop_step if curve.stop_step is not None else curve.steps[-1].step
+        if run.train_time_ms is None and curve.steps:
+            run.train_time_ms = curve.train_time_ms or next(
+                (p.train_time_ms for p in reversed(curve.steps) if p.train_time_ms), None)
+        runs.append(run)
+    return _check_runs(runs)
+
+
+def _model_size(log: LogEvidence) -> int | None:
+    size = log.run.size("model") if log.runs else None
+    return size.bytes if size else None
+
+
+def _check_log(log: LogEvidence, where: str) -> None:
+    if not log.runs:
+        raise GolfkitError(f"{where}: not a training log (no run found in it)")
+    if log.run.traceback_line is not None:
+        raise GolfkitError(f"{where}:{log.run.traceback_line}: the run ended with a traceback; rerun it")
+    if log.seed is None:
+        raise GolfkitError(f"{where}: no seed in the file name or in a `seed:N` line; name it train_seed<N>.log")
 
 
 def _seed_run(log: LogEvidence, path: Path, metric_label: str | None) -> SeedRun:
     where = str(path)
-    if not log.runs:
-        raise GolfkitError(f"{where}: not a training log (no run found in it)")
+    _check_log(log, where)
     run = log.run
-    if run.traceback_line is not None:
-        raise GolfkitError(f"{where}:{run.traceback_line}: the run ended with a traceback; rerun it")
-    if log.seed is None:
-        raise GolfkitError(f"{where}: no seed in the file name or in a `seed:N` line; name it train_seed<N>.log")
     metric = headline_metric(run, metric_label, where)
     if metric.val_bpb is None or metric.val_loss is None:
         raise GolfkitError(f"{where}:{metric.line}: {metric.label} lacks val_loss or val_bpb; choose --metric")
@@ -213,26 +283,79 @@ def _check_runs(runs: list[SeedRun]) -> list[SeedRun]:
     return runs
 
 
-def _check_files_against_logs(runs: list[SeedRun], code: list[Path], artifacts: list[Path]) -> int:
-    """The code's bytes, after checking them and each artifact's size against what the logs printed."""
-    bytes_code = sum(path.stat().st_size for path in code)
-    _check_code_size(runs, bytes_code, code)
-    _match_artifacts(runs, artifacts, bytes_code)
+@dataclass
+class Loader:
+    """The decoder a version-2 golfkit container needs: its text, and whether golfkit writes it (no --code
+    file holds it)."""
+
+    text: str
+    written: bool
+
+    @property
+    def bytes(self) -> int:
+        return len(self.text.encode())
+
+
+def _loader_for(artifacts: list[Path], code: list[Path]) -> Loader | None:
+    """The decoder the artifacts need (None when none is a version-2 golfkit container)."""
+    from golfkit.artifact.container import container_version
+    from golfkit.artifact.record_formats import read_record_artifact
+    from golfkit.packing.loader import emit_loader
+
+    needed: dict[str, list[str]] = {}
+    for path in artifacts:
+        try:
+            rec = read_record_artifact(path)
+        except GolfkitError:
+            continue  # not a format golfkit reads: verify says what it makes of it
+        if rec.container is None or container_version(rec.container) < 2:
+            continue
+        outer = rec.layers[0] if rec.layers in (["zstd"], ["zlib"]) else "zstd"
+        needed.setdefault(emit_loader(rec.container, outer), []).append(path.name)
+    if not needed:
+        return None
+    if len(needed) > 1:
+        groups = "; ".join(", ".join(names) for names in needed.values())
+        raise GolfkitError(f"the artifacts need different decoders ({groups}): one record ships one "
+                           f"{LOADER_FILE}; build every seed with the same --codec and schemes (e.g. --codec ans)")
+    text = next(iter(needed))
+    body = text.split("\n", 1)[1]
+    for path in code:
+        if body in path.read_bytes().decode("utf-8", errors="replace"):
+            return Loader(text, written=False)
+    named = [p for p in code if p.name == LOADER_FILE]
+    if named:
+        raise GolfkitError(f"{named[0]} is not the decoder {', '.join(next(iter(needed.values())))} needs: leave it out "
+                           f"(golfkit writes the right one) or write it again with golfkit build --loader")
+    return Loader(text, written=True)
+
+
+def _check_files_against_logs(runs: list[SeedRun], code: list[Path], artifacts: list[Path],
+                              loader: Loader | None = None) -> int:
+    """The code's bytes (with the decoder golfkit writes), after checking them and each artifact's size against
+    what the logs printed."""
+    extra = loader.bytes if loader is not None and loader.written else 0
+    bytes_code = sum(path.stat().st_size for path in code) + extra
+    _match_artifacts(runs, artifacts)
+    _check_code_size(runs, bytes_code, code, extra)
+    _check_totals(runs, bytes_code)
     return bytes_code
 
 
-def _check_code_size(runs: list[SeedRun], bytes_code: int, code: list[Path]) -> None:
+def _check_code_size(runs: list[SeedRun], bytes_code: int, code: list[Path], loader_bytes: int = 0) -> None:
     for run in runs:
         logged = run.run.size("code")
         if logged is not None and logged.bytes != bytes_code:
-            files = " + ".join(f"{p} ({p.stat().st_size})" for p in code)
+            files = " + ".join([f"{p} ({p.stat().st_size})" for p in code] +
+                               [f"{LOADER_FILE} ({loader_bytes}, the artifact's decoder)"] * bool(loader_bytes))
             raise GolfkitError(
                 f"{run.log.path}:{logged.line}: the run logged Code size {logged.bytes} bytes but {files} "
                 f"make {bytes_code}: ship the exact script that ran"
+                + (" (and evaluate the artifact with the loader golfkit build --loader wrote)" if loader_bytes else "")
             )
 
 
-def _match_artifacts(runs: list[SeedRun], artifacts: list[Path], bytes_code: int) -> None:
+def _match_artifacts(runs: list[SeedRun], artifacts: list[Path]) -> None:
     """Gives each run its artifact: the file whose size the run printed as its model size."""
     for path in artifacts:
         size = path.stat().st_size
@@ -243,24 +366,47 @@ def _match_artifacts(runs: list[SeedRun], artifacts: list[Path], bytes_code: int
         if len(candidates) != 1:
             logged = ", ".join(f"seed {r.seed}: {r.bytes_model}" for r in runs)
             why = "no log printed that model size" if not candidates else "several seeds printed that size"
+            if not candidates and _is_golfkit_container(path):
+                raise GolfkitError(
+                    f"{path} ({size} bytes) is a golfkit build output that no log evaluated (logged model sizes: "
+                    f"{logged}); a record claims what its script measured on the artifact it ships: run it on this "
+                    f"one (EVAL_ARTIFACT={path.name} ARTIFACT_LOADER={LOADER_FILE} python train_gpt.py, same "
+                    "environment as the run) and pass that log too"
+                )
             raise GolfkitError(
                 f"{path} ({size} bytes): {why} (logged model sizes: {logged}); "
                 "pass the artifacts these runs wrote, named with their seed"
             )
-        run = candidates[0]
-        run.artifact = path
-        if run.bytes_total is not None and run.bytes_total != bytes_code + size:
+        candidates[0].artifact = path
+
+
+def _check_totals(runs: list[SeedRun], bytes_code: int) -> None:
+    """Each logged total is the code + the artifact matched to that run."""
+    for run in runs:
+        if run.artifact is None or run.bytes_total is None:
+            continue
+        size = run.artifact.stat().st_size
+        if run.bytes_total != bytes_code + size:
             raise GolfkitError(
                 f"{run.log.path}: logged total {run.bytes_total} bytes is not code {bytes_code} + "
-                f"{path.name} {size}: the code or the artifact is not the one that ran"
+                f"{run.artifact.name} {size}: the code or the artifact is not the one that ran"
             )
+
+
+def _is_golfkit_container(path: Path) -> bool:
+    from golfkit.artifact.record_formats import read_record_artifact
+
+    try:
+        return read_record_artifact(path).container is not None
+    except GolfkitError:
+        return False
 
 
 # ---------------------------------------------------------------- writing the folder
 
 
 def _write_record(folder: Path, sources: list[Path], runs: list[SeedRun], submission: dict[str, Any],
-                  with_plot: bool) -> list[str]:
+                  with_plot: bool, extra: dict[str, str] | None = None) -> list[str]:
     """Fill a staging folder beside `folder`, then rename it into place; on any failure nothing is left.
     Returns the notes for the person.
 
@@ -272,7 +418,7 @@ def _write_record(folder: Path, sources: list[Path], runs: list[SeedRun], submis
             shutil.rmtree(staging)
         staging.mkdir(parents=True)
         try:
-            notes = _fill_folder(staging, folder, sources, runs, submission, with_plot)
+            notes = _fill_folder(staging, folder, sources, runs, submission, with_plot, extra or {})
             if folder.exists():
                 raise GolfkitError(f"{folder} appeared while it was being written: nothing was changed")
             os.rename(staging, folder)
@@ -283,12 +429,17 @@ def _write_record(folder: Path, sources: list[Path], runs: list[SeedRun], submis
 
 
 def _fill_folder(staging: Path, folder: Path, sources: list[Path], runs: list[SeedRun],
-                 submission: dict[str, Any], with_plot: bool) -> list[str]:
-    """Copy the files and the logs, write submission.json, the curves and the README; returns notes."""
+                 submission: dict[str, Any], with_plot: bool, extra: dict[str, str]) -> list[str]:
+    """Copy the files and the logs, write the files golfkit made (`extra`), submission.json, the curves and
+    the README; returns notes."""
     for src in sources:
         shutil.copyfile(src, staging / src.name)
+    for name, text in extra.items():
+        write_file(staging / name, text)
     for run in runs:
         shutil.copyfile(run.log.path, staging / run.log_name)
+        for other, name in run.others:
+            shutil.copyfile(other.path, staging / name)
     write_file(staging / "submission.json", dump_json(submission) + "\n")
     has_plot, notes = _draw_curves(staging, runs, submission["name"], with_plot)
     readme = render_readme(submission, runs, folder, staging, has_plot)
@@ -299,7 +450,7 @@ def _fill_folder(staging: Path, folder: Path, sources: list[Path], runs: list[Se
 def _draw_curves(staging: Path, runs: list[SeedRun], title: str, with_plot: bool) -> tuple[bool, list[str]]:
     """The curves of every seed, when asked for and matplotlib is there: (drawn, notes for the person)."""
     if with_plot and plot.matplotlib_available():
-        curves = [run_curves(r.log, f"seed {r.seed}", r.metric) for r in runs]
+        curves = [run_curves(r.curve_log, f"seed {r.seed}", r.metric) for r in runs]
         plot.draw(curves, staging / plot.CURVES_FILE, title=title)
         return True, []
     if with_plot:

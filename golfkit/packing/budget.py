@@ -45,7 +45,9 @@ class Budget:
     code_label: str = ""
     loader_bytes: int = 0
     cap: int = SIZE_CAP_BYTES
-    info: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # label -> value (ints stay ints; printed with commas)
+    notes: list[str] = field(default_factory=list)  # what the build or reading could not do, or chose, and why
+    meta: dict[str, Any] = field(default_factory=dict)  # a golfkit container's header meta, when there is one
 
     @property
     def total(self) -> int:
@@ -58,7 +60,7 @@ class Budget:
     def to_json(self, baseline: Budget | None = None) -> dict[str, Any]:
         base = {t.name: t.bytes for t in baseline.tensors} if baseline else {}
         out = {
-            **self.info,
+            **{snake_case(k): v for k, v in self.info.items()},
             "code_bytes": self.code_bytes, "code": self.code_label, "loader_bytes": self.loader_bytes,
             "model_bytes": self.model_bytes, "total_bytes": self.total, "cap": self.cap,
             "headroom_bytes": self.headroom, "overhead_bytes": self.overhead_bytes,
@@ -73,14 +75,28 @@ class Budget:
         if baseline:
             out["baseline_model_bytes"] = baseline.model_bytes
             out["delta_model_bytes"] = self.model_bytes - baseline.model_bytes
+        if self.meta:
+            out["meta"] = self.meta
+        out["notes"] = list(self.notes)
         return out
+
+
+def snake_case(label: str) -> str:
+    """A JSON key for a label shown to people: "outer codec" -> "outer_codec"."""
+    return "_".join(label.lower().replace("-", " ").split())
+
+
+def _shown(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
 def render_text(b: Budget, baseline: Budget | None = None) -> str:
     """The budget as a table for people, most expensive tensor first."""
-    lines = [f"{k}: {v}" for k, v in b.info.items()]
+    lines = [f"{k}: {_shown(v)}" for k, v in b.info.items()]
     if b.code_bytes is not None:
         lines.append(f"code     {b.code_bytes:>12,} bytes  {b.code_label}")
+    else:
+        lines.append(f"code     {'-':>12}        not counted (give the script with --code)")
     if b.loader_bytes:
         lines.append(f"loader   {b.loader_bytes:>12,} bytes  decoder snippet (golfkit build --emit-loader)")
     lines.append(f"model    {b.model_bytes:>12,} bytes")
@@ -89,6 +105,7 @@ def render_text(b: Budget, baseline: Budget | None = None) -> str:
         lines.append(f"         {d:>+12,} bytes  vs the default policy ({baseline.model_bytes:,})")
     verdict = "fits" if b.headroom >= 0 else "OVER THE CAP"
     lines.append(f"total    {b.total:>12,} bytes  headroom {b.headroom:,} to {b.cap:,} ({verdict})")
+    lines += [f"note: {note}" for note in b.notes]
     base = {t.name: t.bytes for t in baseline.tensors} if baseline else {}
     name_w = max([len(t.name) for t in b.tensors] + [6])
     head = f"{'tensor':<{name_w}} {'params':>11} {'scheme':<14} {'coding':<18} {'bytes':>11} {'bits/p':>7} {'share':>6} {'rel.rms':>8}"
@@ -146,7 +163,8 @@ def container_costs(
             e["name"], tuple(e["shape"]), e["scheme"], main,
             sum(shares[(e["name"], r)] for r in e["parts"]), (rel_rms or {}).get(e["name"]),
         ))
-    return Budget(file_bytes, tensors, shares["(header)"], info={"container": f"v{container[7]}"})
+    return Budget(file_bytes, tensors, shares["(header)"], info={"container": f"v{container[7]}"},
+                  meta=header.get("meta") if isinstance(header.get("meta"), dict) else {})
 
 
 def _describe(coding: dict[str, Any] | None) -> str:

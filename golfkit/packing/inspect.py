@@ -14,9 +14,11 @@ from pathlib import Path
 import zstandard
 
 from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT, compress
-from golfkit.artifact.container import part_array
+from golfkit.artifact.container import container_version, part_array
 from golfkit.artifact.record_formats import read_record_artifact
+from golfkit.files import MAX_SCRIPT_BYTES, read_bytes
 from golfkit.packing.budget import Budget, TensorCost, apportion, container_costs
+from golfkit.packing.loader import emit_loader
 
 _ZSTD9 = zstandard.ZstdCompressor(level=9)
 
@@ -25,23 +27,38 @@ def _estimate(raw: bytes) -> int:
     return len(_ZSTD9.compress(raw))
 
 
-def inspect_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT) -> Budget:
-    """Read `path` (bounded, weights only) and account for every byte of it."""
+def inspect_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT, code: str | Path | None = None) -> Budget:
+    """Read `path` (bounded, weights only) and account for every byte of it: the total is the code (when
+    given) + the decoder a version-2 golfkit container needs + the file."""
     rec = read_record_artifact(path, max_output)
     info = {"artifact": str(path), "format": rec.format, "layers": " > ".join(rec.layers) or "none",
-            "file bytes": f"{rec.file_bytes:,}", "payload bytes": f"{len(rec.payload):,}"}
+            "file bytes": rec.file_bytes, "payload bytes": len(rec.payload)}
+    loader = ""
     if rec.container is not None:
         outer = rec.layers[0] if rec.layers in (["zstd"], ["zlib"]) else "zstd"
         estimate = _estimate if outer == "zstd" else (lambda raw: len(compress(raw, outer, 6)))
         b = container_costs(rec.payload, rec.file_bytes, estimate)
         b.info = {**info, **b.info}
-        return b
-    estimates: dict[object, float] = {"(header)": float(_framing_estimate(rec.payload))}
-    for t in rec.tensors:
-        estimates[t.name] = float(sum(_estimate(part_array(p).tobytes()) for p in t.parts.values()))
-    shares = apportion(rec.file_bytes, {}, estimates)
-    tensors = [TensorCost(t.name, t.shape, t.scheme, "whole file", shares[t.name]) for t in rec.tensors]
-    return Budget(rec.file_bytes, tensors, shares["(header)"], info=info)
+        if container_version(rec.container) >= 2:
+            loader = emit_loader(rec.container, outer)
+            b.loader_bytes = len(loader.encode())
+            b.notes.append("a version-2 container: its decoder (golfkit build --emit-loader, the loader row) ships "
+                           "with the script and counts")
+    else:
+        estimates: dict[object, float] = {"(header)": float(_framing_estimate(rec.payload))}
+        for t in rec.tensors:
+            estimates[t.name] = float(sum(_estimate(part_array(p).tobytes()) for p in t.parts.values()))
+        shares = apportion(rec.file_bytes, {}, estimates)
+        tensors = [TensorCost(t.name, t.shape, t.scheme, "whole file", shares[t.name]) for t in rec.tensors]
+        b = Budget(rec.file_bytes, tensors, shares["(header)"], info=info)
+        b.notes.append("the decoder of this format is part of the record's own script (counted in its code)")
+    if code is not None:
+        data = read_bytes(code, MAX_SCRIPT_BYTES, "a Python script")
+        b.code_bytes, b.code_label = len(data), f"{code} (as shipped)"
+        if loader and loader.split("\n", 1)[1] in data.decode("utf-8", errors="replace"):
+            b.loader_bytes = 0
+            b.notes.append(f"the loader is not counted again: {code} already contains the decoder snippet")
+    return b
 
 
 def _framing_estimate(payload: bytes) -> int:

@@ -8,7 +8,6 @@ general codec on every large part (`brotli-11:col`, `lzma-9e:row`, `zstd-22-long
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,16 +16,14 @@ import torch
 
 from golfkit.artifact import ans, codecs
 from golfkit.artifact.container import Artifact, part_array
-from golfkit.errors import GolfkitError
+from golfkit.packing.codec_names import SPEC, check_codec, have_brotli
 
 MIN_CODED_BYTES = 4096
 SAMPLE_BYTES = 1 << 15  # `best` screens general codecs on this much of each part
 # A screened codec is run in full only if its sample estimate is within this factor of the best so far.
 SCREEN_MARGIN = 1.03
-_SPEC = re.compile(r"(none|zlib|zstd|lzma|xz|brotli)(?:-(\d+)e?)?(-long)?(?::(row|col|shuffle))?")
 # The general codecs `best` screens (the reference set of the benchmark), over every layout.
 BEST_GENERAL = (("zstd", 22), ("brotli", 11), ("lzma", 9))
-CODEC_HELP = "best, ans, zstd, zlib, or NAME[-LEVEL][-long][:row|col|shuffle] with NAME in none zlib zstd lzma xz brotli"
 
 
 @dataclass(frozen=True)
@@ -43,16 +40,13 @@ class CodecSpec:
 
 
 def parse_codec(text: str) -> CodecSpec:
-    t = text.strip()
+    t = check_codec(text)
     if t in ("zstd", "zlib"):
         return CodecSpec(t, "whole", codec=t)
     if t in ("ans", "best"):
         return CodecSpec(t, t)
-    m = _SPEC.fullmatch(t)
-    if not m:
-        raise GolfkitError(f"unknown codec {text!r}: use {CODEC_HELP}")
-    if m.group(1) == "brotli":
-        codecs._brotli()
+    m = SPEC.fullmatch(t)
+    assert m is not None  # check_codec accepted it
     level = int(m.group(2)) if m.group(2) else None
     return CodecSpec(t, "general", m.group(1), level, bool(m.group(3)), m.group(4) or "row")
 
@@ -134,11 +128,15 @@ def best_coding(t: torch.Tensor, is_q: bool, screen: bool = True) -> dict[str, A
 
 
 def _have_brotli() -> bool:
-    try:
-        import brotli  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return have_brotli()
+
+
+def codec_notes(spec: CodecSpec) -> list[str]:
+    """What `spec` could not try here, said rather than skipped: `best` without the optional brotli module."""
+    if spec.kind == "best" and not have_brotli():
+        return [("brotli is not installed: --codec best compared ANS, zstd-22 and lzma-9e but not brotli-11, which "
+                "is often smallest on float parts (pip install 'golfkit[brotli]')")]
+    return []
 
 
 def order0_bytes(q: np.ndarray) -> float:

@@ -14,7 +14,7 @@ import torch
 import zstandard
 
 from golfkit.artifact.compress import compress, decompress
-from golfkit.artifact.container import Artifact, decode_container, encode_container
+from golfkit.artifact.container import Artifact, container_version, decode_container, encode_container
 from golfkit.errors import GolfkitError
 from golfkit.facts import SIZE_CAP_BYTES
 from golfkit.files import MAX_SCRIPT_BYTES, decode_source, read_bytes
@@ -39,6 +39,12 @@ class Built:
     budget: Budget
     errors: dict[str, dict[str, float]] = field(default_factory=dict)  # name -> rel_rms, max_abs
     loader: str = ""
+
+    @property
+    def version(self) -> int:
+        """The container version: 2 needs the decoder snippet (`loader`) in the submission, 1 is read by the
+        reference trainer's own reader."""
+        return container_version(self.artifact)
 
 
 def quantize_state(
@@ -106,7 +112,9 @@ def build_in_memory(
     cost = budget_mod.container_costs(container, len(blob), _estimator(outer), rel)
     cost.info["outer codec"] = outer
     loader = emit_loader(artifact, outer)
-    cost.loader_bytes = len(loader.encode())
+    # Version 1 is read by the reference trainer's own reader (bytes already in its code); version 2 needs
+    # the decoder snippet shipped beside the script, so it counts.
+    cost.loader_bytes = len(loader.encode()) if container_version(artifact) >= 2 else 0
     return Built(artifact, assignments, blob, outer, cost, errors, loader)
 
 
@@ -148,8 +156,9 @@ def account_code(built: Built, code: str | Path | None, minified: bool = False, 
     if code is not None:
         data = read_bytes(code, MAX_SCRIPT_BYTES, "a Python script")
         b.code_bytes, b.code_label = code_bytes(code, data, minified)
-        if built.loader.split("\n", 1)[1] in data.decode("utf-8", errors="replace"):
+        if b.loader_bytes and built.loader.split("\n", 1)[1] in data.decode("utf-8", errors="replace"):
             b.loader_bytes = 0
+            b.notes.append(f"the loader is not counted again: {code} already contains the decoder snippet")
 
 
 def write_atomic(path: str | Path, blob: bytes, force: bool) -> None:

@@ -20,6 +20,8 @@ from golfkit.files import read_text
 from golfkit.packing.schemes import Scheme, default_scheme, eligible, parse_scheme
 
 MIN_NUMEL = 65_536
+# The default threshold for a small model (see auto_min_numel): tinier matrices gain little from int8.
+SMALL_MIN_NUMEL = 256
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class Assignment:
     name: str
     scheme: Scheme
     reason: str
+    # rules whose pattern matched this tensor but did not apply (a glob never quantizes small or control
+    # tensors), each with why: `--explain` and `--dry-run` say so instead of a silent "+0 bytes"
+    overridden: tuple[str, ...] = ()
 
 
 def parse_rule(text: str, source: str = "--scheme") -> Rule:
@@ -89,11 +94,13 @@ def assign(state: dict[str, torch.Tensor], rules: list[Rule], min_numel: int = M
             )
     out = []
     for name, t in state.items():
-        chosen = None
+        chosen, skipped = None, []
         for rule in reversed(rules):
             if not fnmatch.fnmatchcase(name, rule.pattern):
                 continue
             if rule.is_glob and rule.scheme.quantizes and not eligible(name, t, min_numel):
+                skipped.append(f"{rule.source} {rule.pattern}={rule.scheme.text} matched but a glob never quantizes "
+                               f"{_why_ineligible(name, t, min_numel)}")
                 continue
             chosen = rule
             break
@@ -107,5 +114,48 @@ def assign(state: dict[str, torch.Tensor], rules: list[Rule], min_numel: int = M
             why = f"{chosen.source} {chosen.pattern}={chosen.scheme.text}"
         if scheme.quantizes and not t.is_floating_point():
             raise GolfkitError(f"tensor {name!r} is {t.dtype}, not float: scheme {scheme.text} cannot quantize it")
-        out.append(Assignment(name, scheme, why))
+        out.append(Assignment(name, scheme, why, tuple(skipped)))
     return out
+
+
+def _why_ineligible(name: str, t: torch.Tensor, min_numel: int) -> str:
+    """Why a glob may not quantize tensor `t`, and what to do instead."""
+    if is_control(name):
+        return "a control tensor (name it exactly to force it)"
+    if not t.is_floating_point():
+        return f"a {t.dtype} tensor"
+    if t.dim() < 2:
+        return "a vector (name it exactly to force it)"
+    return f"{t.numel():,} values <= --min-numel {min_numel:,} (lower --min-numel, or name it exactly)"
+
+
+def overridden_notes(assignments: list[Assignment]) -> list[str]:
+    """One line per rule that matched tensors it did not apply to: how many, and why."""
+    by_rule: dict[str, list[str]] = {}
+    for a in assignments:
+        for text in a.overridden:
+            rule, _, why = text.partition(" matched but a glob never quantizes ")
+            by_rule.setdefault(rule, []).append(why)
+    notes = []
+    for rule, whys in by_rule.items():
+        kinds = sorted(set(whys))
+        notes.append(f"{rule} matched {len(whys)} tensor(s) it did not apply to: a glob never quantizes "
+                     f"{'; '.join(kinds)}")
+    return notes
+
+
+def auto_min_numel(state: dict[str, torch.Tensor]) -> tuple[int, str]:
+    """The --min-numel a build uses by default, and why.
+
+    The records' threshold (65,536 values) keeps small tensors float because in a full-size model they hold
+    almost nothing. In a small model every matrix may be that small: then the threshold would keep the whole
+    model float, so the default is SMALL_MIN_NUMEL instead, and the build says so."""
+    matrices = {n: t.numel() for n, t in state.items()
+                if t.is_floating_point() and t.dim() >= 2 and not is_control(n)}
+    total = sum(matrices.values())
+    above = sum(v for v in matrices.values() if v > MIN_NUMEL)
+    if not total or above * 2 >= total:
+        return MIN_NUMEL, f"auto: {MIN_NUMEL:,}, the records' threshold"
+    held = f"hold only {100 * above / total:.0f}% of its matrix values" if above else "hold none of its matrix values"
+    return SMALL_MIN_NUMEL, (f"auto: {SMALL_MIN_NUMEL:,} for a small model (matrices over {MIN_NUMEL:,} values {held}); "
+                             f"--min-numel {MIN_NUMEL} would keep the rest float")

@@ -1,5 +1,9 @@
 """`golfkit build` end to end, callable from Python: options -> rules, codec, meta, checkpoint -> either
 each tensor's scheme explained, or an artifact built in memory, its code counted, the cap checked, written.
+
+What the build chose or could not do is said in the budget's notes, never skipped in silence: the header
+meta it recorded (and what eval will still ask for), the --min-numel it used, rules that matched tensors
+they did not apply to, codecs that are not installed, the decoder a version-2 artifact needs.
 """
 
 from __future__ import annotations
@@ -11,15 +15,27 @@ from typing import Any
 
 import torch
 
+from golfkit.artifact.quantize import is_control
 from golfkit.errors import GolfkitError
 from golfkit.facts import SIZE_CAP_BYTES
 from golfkit.files import read_text
+from golfkit.packing.arch import header_meta
 from golfkit.packing.budget import Budget, render_text
 from golfkit.packing.checkpoint import load_checkpoint
-from golfkit.packing.part_codecs import parse_codec
+from golfkit.packing.part_codecs import codec_notes, parse_codec
 from golfkit.packing.pipeline import Built, account_code, build_in_memory, check_cap, write_atomic
-from golfkit.packing.policy import MIN_NUMEL, Rule, assign, load_rules_toml, parse_rule
-from golfkit.writes import refuse_existing
+from golfkit.packing.policy import (
+    MIN_NUMEL,
+    Rule,
+    assign,
+    auto_min_numel,
+    load_rules_toml,
+    overridden_notes,
+    parse_rule,
+)
+from golfkit.writes import refuse_existing, write_file
+
+LOADER_NAME = "artifact_loader.py"
 
 
 @dataclass(frozen=True)
@@ -32,9 +48,11 @@ class BuildOptions:
     schemes: tuple[str, ...] = ()
     scheme_file: str | Path | None = None
     codec: str = "best"
-    min_numel: int = MIN_NUMEL
+    min_numel: int | None = None  # None: auto (policy.auto_min_numel)
     meta_file: str | Path | None = None
+    log: str | Path | None = None  # the trainer's log (default: found beside the checkpoint)
     output: str | Path | None = None
+    loader: str | Path | None = None  # where to write the decoder a version-2 artifact needs
     force: bool = False
     explain: bool = False
     dry_run: bool = False
@@ -50,27 +68,56 @@ class BuildRun:
     explanation: list[dict[str, Any]] | None = None
     built: Built | None = None
     baseline: Budget | None = None
+    notes: list[str] | None = None  # with `explain`: the --min-numel used and rules that did not apply
 
 
 def run_build(options: BuildOptions) -> BuildRun:
     """Read the inputs `options` name, then explain the schemes or build (and, unless a dry run, write)."""
-    rules = read_rules(options.scheme_file, options.schemes)
     spec = parse_codec(options.codec)
+    rules = read_rules(options.scheme_file, options.schemes)
     check_destination(options)
-    meta = read_meta(options.meta_file)
+    given = read_meta(options.meta_file)
     state = load_checkpoint(options.checkpoint)
+    min_numel, numel_notes = resolve_min_numel(state, options.min_numel)
     if options.explain:
-        return BuildRun(explanation=explanation(state, rules, options.min_numel))
+        rows = explanation(state, rules, min_numel)
+        return BuildRun(explanation=rows, notes=numel_notes + overridden_notes(assign(state, rules, min_numel)))
+    source = header_meta(state, options.checkpoint, options.log, given)
     where = str(options.output or "artifact")
-    built = build_in_memory(state, rules, spec, meta, options.min_numel, where)
+    built = build_in_memory(state, rules, spec, source.meta, min_numel, where)
+    b = built.budget
+    b.info = {"min-numel": min_numel, "header meta": source.summary() + (f" (log: {source.log})" if source.log else ""),
+              **b.info}
+    b.notes += numel_notes + source.notes + overridden_notes(built.assignments) + codec_notes(spec)
     account_code(built, options.code, options.minified, options.cap)
     baseline = None
     if options.dry_run and rules:
         # The same checkpoint under the default policy, for the dry run's byte-change column.
-        baseline = build_in_memory(state, [], spec, meta, options.min_numel, where).budget
+        baseline = build_in_memory(state, [], spec, source.meta, min_numel, where).budget
     if not options.dry_run:
         write_within_cap(built, options)
+    if built.version == 2 and not options.loader and b.loader_bytes:
+        b.notes.append(f"a version-2 artifact needs its decoder beside the script: add --loader {LOADER_NAME} "
+                       f"(the reference trainer reads it with ARTIFACT_LOADER={LOADER_NAME}; golfkit new ships it)")
     return BuildRun(built=built, baseline=baseline)
+
+
+def resolve_min_numel(state: dict[str, torch.Tensor], given: int | None) -> tuple[int, list[str]]:
+    """The --min-numel to use (auto when `given` is None) and notes that say why, loudly when it keeps
+    most of the model's matrices float."""
+    if given is None:
+        value, why = auto_min_numel(state)
+        return value, [f"--min-numel {why}"] if value != MIN_NUMEL else []
+    if given < 0:
+        raise GolfkitError(f"--min-numel {given}: must be 0 or more (or auto)")
+    matrices = [t.numel() for n, t in state.items() if t.is_floating_point() and t.dim() >= 2 and not is_control(n)]
+    kept = [numel for numel in matrices if numel <= given]
+    total = sum(matrices)
+    if total and sum(kept) * 2 > total:
+        return given, [(f"--min-numel {given:,} keeps {len(kept)} matrices ({100 * sum(kept) / total:.0f}% of the "
+                       "matrix values) float: globs and the default policy quantize only larger ones; lower it "
+                       "(or leave it out: auto) to quantize them")]
+    return given, []
 
 
 def read_rules(scheme_file: str | Path | None, schemes: tuple[str, ...]) -> list[Rule]:
@@ -102,24 +149,37 @@ def read_meta(meta_file: str | Path | None) -> dict:
 
 
 def explanation(state: dict[str, torch.Tensor], rules: list[Rule], min_numel: int) -> list[dict[str, Any]]:
-    """Each tensor's name, shape, scheme and the reason it got that scheme."""
-    return [{"name": a.name, "shape": list(state[a.name].shape), "scheme": a.scheme.text, "reason": a.reason}
+    """Each tensor's name, shape, scheme, the reason it got that scheme, and the rules that matched it but
+    did not apply (and why)."""
+    return [{"name": a.name, "shape": list(state[a.name].shape), "scheme": a.scheme.text, "reason": a.reason,
+             "overridden": list(a.overridden)}
             for a in assign(state, rules, min_numel)]
 
 
 def write_within_cap(built: Built, options: BuildOptions) -> None:
-    """Refuse a build over the cap; else write the artifact (when there is an output) and note where."""
+    """Refuse a build over the cap; else write the artifact (when there is an output) and its decoder (when
+    asked), and note where."""
     check_cap(built.budget)
+    if options.loader:
+        refuse_existing(options.loader, options.force)
     if options.output:
         write_atomic(options.output, built.blob, options.force)
         built.budget.info = {"artifact": str(options.output), **built.budget.info}
+    if options.loader:
+        write_file(options.loader, built.loader, force=options.force)
+        built.budget.info = {**built.budget.info, "loader": str(options.loader)}
 
 
-def render_explanation(explanation: list[dict[str, Any]]) -> str:
-    """One aligned line per tensor: name, shape, scheme, reason."""
+def render_explanation(explanation: list[dict[str, Any]], notes: list[str] | None = None) -> str:
+    """One aligned line per tensor: name, shape, scheme, reason (and each rule that matched but did not
+    apply), then the notes."""
     width = max(len(row["name"]) for row in explanation)
-    return "\n".join(f"{row['name']:<{width}}  {row['shape']!s:<14} {row['scheme']:<18} {row['reason']}"
-                     for row in explanation)
+    lines = []
+    for row in explanation:
+        lines.append(f"{row['name']:<{width}}  {row['shape']!s:<14} {row['scheme']:<18} {row['reason']}")
+        lines += [f"{'':<{width}}  {'':<14} {'':<18} but: {text}" for text in row.get("overridden", [])]
+    lines += [f"note: {note}" for note in notes or []]
+    return "\n".join(lines)
 
 
 def render_build(built: Built, baseline: Budget | None) -> str:

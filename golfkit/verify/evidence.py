@@ -326,6 +326,9 @@ class ScriptEvidence:
     siblings: list[SiblingRef] = field(default_factory=list)
     problem: str | None = None  # why the text or the wrapper could not be read
     refused: ParseRefusal | None = None  # a parse bound crossed: the program was not parsed
+    # The program's syntax tree (ast.Module) when the reader parsed it (within parse_source's bounds), kept so
+    # that checks reading the program do not parse it again; never mutate it.
+    tree: Any = field(default=None, repr=False, compare=False)
 
     @property
     def program(self) -> str | None:

@@ -60,6 +60,7 @@ def find_siblings(script: ScriptEvidence, folder_files: dict[str, int], ignore: 
         tree = parse_source(program, script.path)
     except (SourceSyntaxError, SourceRefused):
         return _siblings_by_text(program, candidates)
+    script.tree = tree  # the checks read the program from this tree (golfkit/verify/checks/program.py)
     refs: dict[str, SiblingRef] = {}
     for node in ast.walk(tree):
         for module, line in _imported_modules(node):

@@ -72,6 +72,10 @@ def program_tree(script: ScriptEvidence | None) -> ast.Module | None:
     under this Python or is over golfkit's parse bounds."""
     if script is None or script.program is None:
         return None
+    if script.tree is not None:  # parsed once by the reader (golfkit/verify/scripts.py)
+        return script.tree
+    if script.refused is not None:  # over a parse bound: never parsed
+        return None
     return _tree(script.program)
 
 
@@ -223,12 +227,15 @@ _GENERIC_DEF = re.compile(r"^\s*(?:async\s+)?(?:def|class)\s+[A-Za-z_]\w*\s*\[")
 NESTED_QUOTES = "an f-string that reuses its own quote inside a replacement field (Python 3.12, PEP 701)"
 
 
-def python_need(text: str) -> PythonNeed | None:
+def python_need(text: str, tree: ast.Module | None = None) -> PythonNeed | None:
     """The Python 3.12 syntax `text` uses (nested same-quote f-strings, `type` statements, generic
     `def f[T]` / `class C[T]`), or None. Under Python 3.11 such source does not parse: the parser's
-    complaint (an f-string error, or a `type`/generic line) is read as that need."""
+    complaint (an f-string error, or a `type`/generic line) is read as that need. `tree`: the text's
+    tree when the caller has it (then, under 3.11, the text needs nothing newer)."""
     if sys.version_info >= (3, 12):
-        return _need_312(text)
+        return _need_312(text, tree)
+    if tree is not None:
+        return None
     _, exc = _parsed(text)
     if not isinstance(exc, SourceSyntaxError):
         return None
@@ -244,8 +251,8 @@ def python_need(text: str) -> PythonNeed | None:
     return None
 
 
-def _need_312(text: str) -> PythonNeed | None:  # pragma: no cover - runs under Python 3.12+ only
-    tree = _tree(text)
+def _need_312(text: str, tree: ast.Module | None) -> PythonNeed | None:  # pragma: no cover - Python 3.12+ only
+    tree = tree if tree is not None else _tree(text)
     if tree is None:
         return None
     for node in ast.walk(tree):

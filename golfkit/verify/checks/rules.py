@@ -157,7 +157,7 @@ def _python(ev: RecordEvidence) -> list[Finding]:
     script = ev.script
     if script is None or script.program is None:
         return []
-    need = python_need(script.program)
+    need = python_need(script.program, script.tree)
     if need is None:
         return []
     program = program_name(script)

@@ -180,4 +180,4 @@ def test_trust_code_runs_the_records_model_in_a_subprocess(setup, tmp_path):
         assert (g["tokens"], g["bytes"]) == (w["tokens"], w["bytes"])
         assert g["val_bpb"] == pytest.approx(w["val_bpb"], rel=1e-6)
     (tmp_path / "train_gpt.py").write_text("x = 1\n")
-    _expect_error(*run(*base_args(root, ds, art), "--trust-code"), "defines no golfkit_load")
+    _expect_error(*run(*base_args(root, ds, art), "--trust-code"), "defines no GPT class; define golfkit_load")

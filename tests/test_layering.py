@@ -18,7 +18,8 @@ PACKAGE = ROOT / "golfkit"
 # Lowest first. A unit may import any unit of a strictly lower layer.
 LAYERS: list[tuple[str, ...]] = [
     ("golfkit", "errors"),  # the package's face; the error a person can fix and the exit statuses
-    ("findings", "facts", "files", "sandbox", "writes"),  # findings, facts, the file reader and writer, containment
+    ("findings", "facts", "files", "sandbox", "standins", "writes"),  # findings, facts, the file reader and writer,
+    # containment, CPU stand-ins for CUDA-only modules
     ("bounded", "schema", "report"),  # bounded decoders, the submission schema, reporters of findings
     ("artifact", "wrappers", "data"),  # containers and records' formats, wrapper decoder, shards/tokenizers
     ("eval", "minify", "probe"),  # engines over the foundations

@@ -5,6 +5,10 @@ compression (each bounded), a b"BSHF" byte shuffle, then either a golfkit contai
 torch.save zip loaded with `weights_only=True`. Payload formats: the baseline's
 `int8_clean_per_row_v1` dict, `{"w": {name.q, name.scale, name}, "m": {name: meta}}`, or a plain
 state dict.
+
+`record_state_dict` turns what was read into the state dict the record's own model loads: every
+tensor dequantized the way the records' own `dequantize_*` functions do it, in the dtype the
+trainer's model had (recorded by the format, else taken from a template state dict).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import math
 import pickle
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +45,9 @@ class StoredTensor:
     shape: tuple[int, ...]
     scheme: str
     parts: dict[str, torch.Tensor]
+    # The dtype the trainer's model held this tensor in, when the format records it (the baseline's
+    # `dtypes` and `passthrough_orig_dtypes`); None when it does not say.
+    dtype: torch.dtype | None = None
 
 
 @dataclass
@@ -51,6 +59,7 @@ class RecordArtifact:
     payload: bytes  # what the last layer produced (torch zip or golfkit container)
     tensors: list[StoredTensor] = field(default_factory=list)
     container: Artifact | None = None
+    obj: Any = None  # the torch.save payload as loaded (weights only), for a record's own dequantizer
 
 
 def read_record_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT) -> RecordArtifact:
@@ -67,9 +76,10 @@ def read_record_artifact(path: str | Path, max_output: int = DEFAULT_MAX_OUTPUT)
             return RecordArtifact(where, len(blob), layers, f"golfkit container v{data[7]}", data, tensors, art)
         if data[:4] == ZIP_MAGIC:
             check_zip_size(data, limit, where, bound_note(len(blob), limit, max_output))
-            fmt, tensors = parse_torch_payload(load_weights_only(data, where), where)
+            obj = load_weights_only(data, where)
+            fmt, tensors = parse_torch_payload(obj, where)
             check_tensor_bytes(tensors, limit, where, bound_note(len(blob), limit, max_output))
-            return RecordArtifact(where, len(blob), layers, fmt, data, tensors)
+            return RecordArtifact(where, len(blob), layers, fmt, data, tensors, obj=obj)
         if data[:4] == BSHF:
             if len(data) < 5 or not 1 <= data[4] <= 64:
                 raise GolfkitError(f"{where}: BSHF header with a bad stride; corrupt artifact")
@@ -213,17 +223,71 @@ def int_label(q: torch.Tensor, scale: torch.Tensor, declared: str | None = None)
 def _baseline_format(obj: dict, where: str) -> list[StoredTensor]:
     try:
         quantized, scales, passthrough = obj["quantized"], obj["scales"], obj.get("passthrough", {})
+        dtypes, orig = obj.get("dtypes") or {}, obj.get("passthrough_orig_dtypes") or {}
         out = []
         for name, q in quantized.items():
             s = scales[name]
             if not isinstance(q, torch.Tensor) or not isinstance(s, torch.Tensor):
                 raise TypeError(name)
-            out.append(StoredTensor(name, tuple(q.shape), int_label(q, s, "int8"), {"q": q, "scale": s}))
+            out.append(StoredTensor(name, tuple(q.shape), int_label(q, s, "int8"), {"q": q, "scale": s},
+                                    _dtype_named(dtypes.get(name), name, where)))
         for name, t in passthrough.items():
-            out.append(StoredTensor(name, tuple(t.shape), _float_label(t), {"data": t}))
+            if not isinstance(t, torch.Tensor):
+                raise TypeError(name)
+            out.append(StoredTensor(name, tuple(t.shape), _float_label(t), {"data": t},
+                                    _dtype_named(orig.get(name), name, where) or t.dtype))
     except (KeyError, TypeError, AttributeError) as exc:
         raise GolfkitError(f"{where}: malformed {obj['__quant_format__']} payload (entry {exc})") from None
     return out
+
+
+# The dtypes a record's format may name for a tensor of its model (no other torch attribute is looked up).
+FLOAT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+                "float64": torch.float64}
+
+
+def _dtype_named(name: Any, tensor: str, where: str) -> torch.dtype | None:
+    if name is None:
+        return None
+    if not isinstance(name, str) or name.removeprefix("torch.") not in FLOAT_DTYPES:
+        raise GolfkitError(f"{where}: tensor {tensor!r} names dtype {str(name)[:40]!r}, not a float dtype; corrupt payload")
+    return FLOAT_DTYPES[name.removeprefix("torch.")]
+
+
+def record_state_dict(art: RecordArtifact, template: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """The state dict the record's model loads, from what `read_record_artifact` read.
+
+    Integer tensors are dequantized as the records' own functions do it (`q.float() * scale` per row, or
+    times the one scale), then cast to the tensor's dtype: the one the format records, else the
+    template's (the record's model as built for evaluation), else float32; kept float tensors go to the
+    recorded or template dtype too. A golfkit container gives its own dequantized tensors.
+    """
+    if art.container is not None:
+        return art.container.state_dict()
+    template = template or {}
+    out = {}
+    for t in art.tensors:
+        like = template.get(t.name)
+        target = t.dtype or (like.dtype if isinstance(like, torch.Tensor) and like.is_floating_point() else None)
+        if "data" in t.parts:
+            data = t.parts["data"]
+            out[t.name] = data.to(target) if target is not None and data.is_floating_point() else data
+            continue
+        out[t.name] = _dequantize_int(t, target or torch.float32, art.path)
+    return out
+
+
+def _dequantize_int(t: StoredTensor, dtype: torch.dtype, where: str) -> torch.Tensor:
+    q, s = t.parts["q"], t.parts["scale"]
+    if q.is_floating_point() or not s.is_floating_point():
+        raise GolfkitError(f"{where}: tensor {t.name!r}: values {q.dtype} and scale {s.dtype} are not an integer tensor "
+                           "and a float scale; corrupt payload")
+    if s.dim() == 0:
+        return (q.float() * float(s.item())).to(dtype).contiguous()
+    if q.dim() == 0 or s.numel() != q.shape[0]:
+        raise GolfkitError(f"{where}: tensor {t.name!r}: {s.numel()} scales for {list(q.shape)} values (one per row "
+                           "expected); corrupt payload")
+    return (q.float() * s.float().view(q.shape[0], *([1] * (q.dim() - 1)))).to(dtype).contiguous()
 
 
 def _wm_format(w: dict, m: dict, where: str) -> list[StoredTensor]:

@@ -8,7 +8,9 @@ from pathlib import Path
 import click
 
 from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT
+from golfkit.errors import GolfkitError
 from golfkit.eval.evaluate import CPU_BATCH_FLOATS, DEFAULT_BATCH_TOKENS
+from golfkit.eval.precision import PRECISIONS
 from golfkit.eval.run import DEFAULT_STRIDE, MODES, EvalReport
 
 MODEL_FLAGS = ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_heads", "mlp_mult", "rope_base",
@@ -34,7 +36,14 @@ MODEL_FLAGS = ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_hea
 @click.option("--rope-base", type=float)
 @click.option("--logit-softcap", type=float)
 @click.option("--trust-code", is_flag=True,
-              help="Run the model class of the record's own script (--script) in golfkit's bubblewrap sandbox.")
+              help="Evaluate with the record's own model code (--script), adapted automatically, in golfkit's "
+                   "bubblewrap sandbox.")
+@click.option("--hparam", "hparams", multiple=True, metavar="NAME=VALUE",
+              help="With --trust-code: a hyperparameter of the run, as its log or README printed it (num_layers=11) or "
+                   "as the environment variable the script reads (NUM_LAYERS=11); repeatable.")
+@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+              help="fp32, or bf16 autocast as CUDA applies it (emulated on a CPU). auto: the record script's own "
+                   "choice with --trust-code (bf16 for real records); else bf16 on CUDA, fp32 on a CPU.")
 @click.option("--unconfined", is_flag=True,
               help="With --trust-code where bubblewrap is missing: run the script without the sandbox (the report "
                    "says so). Only on a machine you can afford to lose.")
@@ -49,8 +58,8 @@ MODEL_FLAGS = ("vocab_size", "num_layers", "model_dim", "num_heads", "num_kv_hea
               help="Refuse artifacts that inflate past this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def eval_command(artifact: Path, data: Path, tokenizer: Path, seq_len: int | None, stride: int,
-                 train_seq_len: int | None, mode: str, trust_code: bool, unconfined: bool, script: Path | None,
-                 compile_: bool,
+                 train_seq_len: int | None, mode: str, trust_code: bool, hparams: tuple[str, ...], precision: str,
+                 unconfined: bool, script: Path | None, compile_: bool,
                  batch_tokens: int | None, device: str | None, max_decompressed_bytes: int, as_json: bool,
                  **model_flags: float | None) -> None:
     """Evaluate ARTIFACT on the validation shards: val_loss and val_bpb, standard and sliding window.
@@ -64,13 +73,15 @@ def eval_command(artifact: Path, data: Path, tokenizer: Path, seq_len: int | Non
 
         report = eval_trusted(script or artifact.parent / "train_gpt.py", artifact, data, tokenizer,
                               train_seq_len=train_seq_len, seq_len=seq_len, stride=stride, modes=modes,
-                              batch_tokens=batch_tokens or DEFAULT_BATCH_TOKENS, device=device, unconfined=unconfined)
+                              batch_tokens=batch_tokens, device=device, unconfined=unconfined, precision=precision,
+                              settings=parse_settings(hparams), max_output=max_decompressed_bytes)
     else:
         from golfkit.eval.run import eval_artifact
 
         report = eval_artifact(artifact, data, tokenizer, seq_len=seq_len, stride=stride, train_seq_len=train_seq_len,
                                modes=modes, config={k: model_flags[k] for k in MODEL_FLAGS}, compile=compile_,
-                               batch_tokens=batch_tokens, device=device, max_output=max_decompressed_bytes)
+                               batch_tokens=batch_tokens, device=device, max_output=max_decompressed_bytes,
+                               precision=precision)
     if _rank() != 0:
         return
     if trust_code and unconfined:
@@ -90,7 +101,7 @@ def format_report(report: EvalReport) -> str:
     arch = (f"{m['num_layers']} layers x {m['model_dim']}, vocab {m['vocab_size']}" if "num_layers" in m
             else m.get("family", "?"))
     lines = [
-        f"artifact: {report.artifact} ({report.artifact_bytes:,} bytes), model: {arch}",
+        f"artifact: {report.artifact} ({report.artifact_bytes:,} bytes), model: {arch}, precision: {report.precision}",
         f"validation: {report.stream_tokens:,} tokens, trimmed for train_seq_len {report.train_seq_len} to "
         f"{report.targets:,} targets, {report.target_bytes:,} bytes" + (f", {report.world_size} ranks"
                                                                           if report.world_size > 1 else ""),
@@ -100,6 +111,17 @@ def format_report(report: EvalReport) -> str:
         lines.append(f"{r.mode:<8} val_loss:{r.val_loss:.8f} val_bpb:{r.val_bpb:.8f} {window} "
                      f"tokens:{r.tokens} bytes:{r.bytes} time:{r.wall_s:.1f}s")
     return "\n".join(lines)
+
+
+def parse_settings(items: tuple[str, ...]) -> dict[str, str]:
+    """--hparam NAME=VALUE items as a dict (bad input: GolfkitError)."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not name.strip().replace("_", "").isalnum():
+            raise GolfkitError(f"--hparam {item!r}: expected NAME=VALUE, e.g. num_layers=11 or NUM_LAYERS=11")
+        out[name.strip()] = value
+    return out
 
 
 def _rank() -> int:

@@ -4,6 +4,11 @@ Windows of the same shape are stacked into batches of about `batch_tokens` input
 last `scored` positions of each window go through the final norm, the head and the loss. Under
 `torchrun` each rank takes every world_size-th window of each shape and the three sums (loss,
 targets, bytes) are all-reduced, so the result does not depend on the number of ranks.
+
+On a GPU the loop never waits for the device: window starts go over once per shape, the loss is
+summed on the device (float64) and read once at the end, and bytes are counted on the host. A
+compiled body gets every batch at one shape (the last one padded, its padding not scored), so it is
+compiled once, and on CUDA it replays as a CUDA graph.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,12 +28,15 @@ import torch.nn.functional as F
 from golfkit.data.token_bytes import TokenByteTable
 from golfkit.errors import GolfkitError
 from golfkit.eval.model import GPT
+from golfkit.eval.precision import autocast_context, resolve
 from golfkit.eval.windows import Window
 
-# (inputs [B, T] int64, targets [B, S] int64) -> per-target loss in nats [B, S], float32 or wider
+# (inputs [B, T] int64, targets [B, S] int64) -> per-target loss in nats [B, S], float32 or wider.
+# Attributes evaluate() reads: `device` (where to build the windows), `fixed_batch` (pad every batch to one shape).
 NllFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-DEFAULT_BATCH_TOKENS = 32_768
+# On a GPU: 64 windows of 1024 per batch, large enough matrices for the tensor cores at the baseline size.
+DEFAULT_BATCH_TOKENS = 65_536
 # On a CPU, windows whose activations stay in cache beat big batches: measured on 2 cores at the baseline
 # size (1024 x 512), one window per batch ran 1.6x faster per window than 16; at the example size
 # (256 x 128) 16 windows per batch were best. About 2^19 floats of [tokens, model_dim] per batch.
@@ -113,34 +120,48 @@ def finish_distributed() -> None:
         torch.distributed.destroy_process_group()
 
 
-def model_nll(model: GPT, device: torch.device, compile: bool = False) -> NllFn:
+def model_nll(model: GPT, device: torch.device, compile: bool = False, precision: str = "auto") -> NllFn:
     """Per-target loss of golfkit's own model: only the scored suffix reaches the head and the loss.
 
-    On CUDA the body runs under bf16 autocast (as the challenge's trainers evaluate); on CPU in float32.
+    `precision` (golfkit.eval.precision): `auto` is bf16 autocast on CUDA (as the challenge's trainers
+    evaluate) and float32 elsewhere; `bf16` on a CPU emulates CUDA's autocast. `compile` compiles the body
+    (not under the CPU's emulation, which torch.compile does not trace); on CUDA it also replays it as a
+    CUDA graph, every batch padded to one shape.
     """
-    hidden = torch.compile(model.hidden, dynamic=False) if compile else model.hidden
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    precision = resolve(precision, device)
+    compiled = compile and (device.type == "cuda" or precision == "fp32")
+    cuda_graphs = compiled and device.type == "cuda"
+    hidden = model.hidden
+    if compiled:
+        hidden = torch.compile(model.hidden, dynamic=False, mode="reduce-overhead" if cuda_graphs else None)
 
     def nll(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        with autocast:
+        with autocast_context(device, precision):
             h = hidden(inputs)[:, -targets.size(1):]
             logits = model.logits(h)
         return F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), reduction="none").view_as(targets)
 
     nll.device = device  # where evaluate() builds the windows when no Dist says so
+    nll.fixed_batch = cuda_graphs
+    nll.precision = precision
     return nll
 
 
 def batches(windows: list[Window], batch_tokens: int, rank: int = 0, world_size: int = 1) -> Iterator[list[Window]]:
     """This rank's windows, grouped by shape (length, scored) and cut into batches of ~batch_tokens inputs."""
+    for _, mine, size in _groups(windows, batch_tokens, rank, world_size):
+        for i in range(0, len(mine), size):
+            yield mine[i : i + size]
+
+
+def _groups(windows: list[Window], batch_tokens: int, rank: int,
+            world_size: int) -> Iterator[tuple[tuple[int, int], list[Window], int]]:
+    """(shape, this rank's windows of that shape, windows per batch) for each shape (length, scored)."""
     groups: dict[tuple[int, int], list[Window]] = {}
     for w in windows:
         groups.setdefault((w.length, w.scored), []).append(w)
-    for (length, _), group in groups.items():
-        mine = group[rank::world_size]
-        size = max(1, batch_tokens // length)
-        for i in range(0, len(mine), size):
-            yield mine[i : i + size]
+    for shape, group in groups.items():
+        yield shape, group[rank::world_size], max(1, batch_tokens // shape[0])
 
 
 def evaluate(
@@ -162,31 +183,42 @@ def evaluate(
     """
     # the windows are built where the model runs: the Dist's device, else the one the loss function names
     dist = dist or Dist(device=getattr(nll, "device", CPU))
+    device, pad = dist.device, bool(getattr(nll, "fixed_batch", False))
     t0 = time.perf_counter()
     cum_bytes = np.concatenate(([0], np.cumsum(table.target_bytes(stream))))
-    tokens_t = torch.from_numpy(np.asarray(stream, dtype=np.int64)).to(dist.device)
-    mine = list(batches(windows, batch_tokens, dist.rank, dist.world_size))
-    bar = Progress(sum(len(b) for b in mine), enabled=progress if progress is not None else dist.rank == 0)
-    loss_sum, n_tokens, n_bytes = 0.0, 0, 0
+    tokens_t = torch.from_numpy(np.asarray(stream, dtype=np.int64)).to(device)
+    groups = list(_groups(windows, batch_tokens, dist.rank, dist.world_size))
+    bar = Progress(sum(len(mine) for _, mine, _ in groups), enabled=progress if progress is not None else dist.rank == 0)
+    loss_sum: torch.Tensor | None = None  # on the device the losses come from, read once at the end
+    n_tokens, n_bytes = 0, 0
     with torch.inference_mode():
-        for batch in mine:
-            length, scored = batch[0].length, batch[0].scored
-            starts = torch.tensor([w.start for w in batch], device=dist.device)
-            idx = starts[:, None] + torch.arange(length + 1, device=dist.device)
-            seqs = tokens_t[idx]
-            inputs, targets = seqs[:, :-1], seqs[:, -scored:]
-            loss_sum += nll(inputs, targets).double().sum().item()
-            n_tokens += scored * len(batch)
-            n_bytes += int(sum(cum_bytes[w.end] - cum_bytes[w.score_from] for w in batch))
-            bar.update(len(batch), n_tokens)
+        for (length, scored), mine, size in groups:
+            if not mine:
+                continue
+            ends = np.fromiter((w.end for w in mine), np.int64, len(mine))
+            froms = np.fromiter((w.score_from for w in mine), np.int64, len(mine))
+            n_bytes += int((cum_bytes[ends] - cum_bytes[froms]).sum())
+            starts = torch.from_numpy(ends - length).to(device)
+            offsets = torch.arange(length + 1, device=device)
+            for i in range(0, len(mine), size):
+                batch_starts = starts[i : i + size]
+                n = batch_starts.numel()
+                if pad and n < size:  # one shape for a compiled body: repeat the last window, score only the real ones
+                    batch_starts = torch.cat((batch_starts, batch_starts[-1:].expand(size - n)))
+                seqs = tokens_t[batch_starts[:, None] + offsets]
+                part = nll(seqs[:, :-1], seqs[:, -scored:])[:n].double().sum()
+                loss_sum = part if loss_sum is None else loss_sum + part
+                n_tokens += scored * n
+                bar.update(n, n_tokens)
+    loss = loss_sum.item() if loss_sum is not None else 0.0
     bar.close()
     wall = time.perf_counter() - t0
     if dist.active:
-        sums = torch.tensor([loss_sum, n_tokens, n_bytes, wall], dtype=torch.float64, device=dist.device)
+        sums = torch.tensor([loss, n_tokens, n_bytes, wall], dtype=torch.float64, device=device)
         torch.distributed.all_reduce(sums[:3])
         torch.distributed.all_reduce(sums[3:], op=torch.distributed.ReduceOp.MAX)
-        loss_sum, n_tokens, n_bytes, wall = sums[0].item(), round(sums[1].item()), round(sums[2].item()), sums[3].item()
-    return EvalResult(mode, seq_len, stride, loss_sum, n_tokens, n_bytes, wall)
+        loss, n_tokens, n_bytes, wall = sums[0].item(), round(sums[1].item()), round(sums[2].item()), sums[3].item()
+    return EvalResult(mode, seq_len, stride, loss, n_tokens, n_bytes, wall)
 
 
 class Progress:

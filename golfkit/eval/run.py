@@ -22,6 +22,7 @@ from golfkit.eval.evaluate import (
     model_nll,
 )
 from golfkit.eval.model import FAMILY
+from golfkit.eval.precision import describe_precision
 from golfkit.eval.windows import sliding_windows, standard_windows, trimmed_length
 
 MODES = ("standard", "sliding")
@@ -41,6 +42,7 @@ class EvalReport:
     target_bytes: int  # canonical byte count of those targets
     world_size: int = 1
     results: list[EvalResult] = field(default_factory=list)
+    precision: str = "fp32"  # golfkit.eval.precision.describe_precision
 
     def result(self, mode: str) -> EvalResult | None:
         return next((r for r in self.results if r.mode == mode), None)
@@ -48,7 +50,7 @@ class EvalReport:
     def to_json(self) -> dict[str, Any]:
         return {"artifact": self.artifact, "artifact_bytes": self.artifact_bytes, "model": self.model,
                 "train_seq_len": self.train_seq_len, "stream_tokens": self.stream_tokens, "targets": self.targets,
-                "target_bytes": self.target_bytes, "world_size": self.world_size,
+                "target_bytes": self.target_bytes, "world_size": self.world_size, "precision": self.precision,
                 "results": [r.to_json() for r in self.results]}
 
 
@@ -79,11 +81,13 @@ def eval_artifact(artifact: str | Path, data: str | Path, tokenizer: str | Path,
                   seq_len: int | None = None, stride: int = DEFAULT_STRIDE, train_seq_len: int | None = None,
                   modes: tuple[str, ...] = MODES, config: dict[str, Any] | None = None, compile: bool = False,
                   batch_tokens: int | None = None, device: str | None = None, progress: bool | None = None,
-                  max_output: int = DEFAULT_MAX_OUTPUT) -> EvalReport:
+                  max_output: int = DEFAULT_MAX_OUTPUT, precision: str = "auto") -> EvalReport:
     """Decode `artifact` into golfkit's reference-family model and evaluate it on the validation shards.
 
     `train_seq_len` (trimming and standard windows) comes from the header's `meta.train_seq_len` unless
     given; `seq_len` (sliding windows) defaults to it. Under torchrun the work is sharded across ranks.
+    `precision` (golfkit.eval.precision): auto = bf16 autocast on CUDA, fp32 on a CPU; `bf16` on a CPU
+    emulates CUDA's autocast, to evaluate a GPU-made record as its GPU did.
     """
     from golfkit.eval.load import load_matching_tokenizer, load_model, load_stream
 
@@ -94,13 +98,14 @@ def eval_artifact(artifact: str | Path, data: str | Path, tokenizer: str | Path,
     train_seq_len = train_seq_len or _header_seq_len(art.meta, artifact)
     stream = load_stream(data, cfg.vocab_size)
     sp = load_matching_tokenizer(tokenizer, cfg.vocab_size, stream)
-    nll = model_nll(model, dist.device, compile=compile)
+    nll = model_nll(model, dist.device, compile=compile, precision=precision)
     batch_tokens = batch_tokens or default_batch_tokens(dist.device, cfg.model_dim)
     targets, nbytes, results = eval_stream(stream, byte_table(sp), nll, train_seq_len=train_seq_len, seq_len=seq_len,
                                            stride=stride, modes=modes, dist=dist, batch_tokens=batch_tokens,
                                            progress=progress)
     return EvalReport(str(artifact), artifact.stat().st_size, {"family": FAMILY, **asdict(cfg)},
-                      train_seq_len, int(stream.size), targets, nbytes, dist.world_size, results)
+                      train_seq_len, int(stream.size), targets, nbytes, dist.world_size, results,
+                      precision=describe_precision(dist.device, nll.precision))
 
 
 def _header_seq_len(meta: dict[str, Any], where: Path) -> int:

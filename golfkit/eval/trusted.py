@@ -1,13 +1,15 @@
-"""`--trust-code`: evaluate a model class from the record's own script, in a subprocess.
+"""`--trust-code`: evaluate an artifact with the record's own model code, in golfkit's sandbox.
 
-Adapter: the script must define, at module level,
+The record defines nothing for golfkit: the child (`python -m golfkit.eval.trusted`) imports the
+(decoded) script with the environment of its run, builds its GPT, loads the artifact's weights
+through the script's own dequantize function or golfkit's readers, and reads the model's logits
+(golfkit.eval.adapter says how, step by step). golfkit does the windows, the byte accounting and the
+loss. A script may still define `golfkit_load(artifact_path, device) -> model` to build the model
+itself.
 
-    golfkit_load(artifact_path: str, device: str) -> torch.nn.Module
-
-returning a model in eval mode whose `forward_logits(input_ids)` (or, if it has none, whose call)
-maps int64 token ids [B, T] to logits [B, T, vocab]. Importing the script must not train: the
-training entry point sits under `if __name__ == "__main__":`. The script decodes its own artifact,
-so any format works; golfkit still does the windows, the byte accounting and the loss.
+Precision: `auto` evaluates in bf16 autocast when the script's evaluation does (every real record's,
+on its GPU), on a CPU by golfkit's emulation of CUDA's autocast (golfkit.eval.precision), so that a
+CPU re-run gives what the GPU gave; `fp32` and `bf16` force one.
 
 Running a submitted script executes its code, hence the explicit flag and golfkit's sandbox
 (golfkit.sandbox: bubblewrap, limits, no network, nothing writable but a temporary copy): the parent
@@ -17,12 +19,12 @@ never imports it, and the child sends one JSON report over the sandbox's pipe.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import runpy
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -30,14 +32,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from golfkit.artifact.compress import DEFAULT_MAX_OUTPUT
 from golfkit.errors import GolfkitError
 from golfkit.eval.evaluate import (
-    DEFAULT_BATCH_TOKENS,
     EvalResult,
     NllFn,
     finish_distributed,
     init_distributed,
 )
+from golfkit.eval.precision import autocast_context, describe_precision, scripts_cuda_autocast_emulated
 from golfkit.eval.run import DEFAULT_STRIDE, MODES, EvalReport, eval_stream
 from golfkit.files import MAX_SCRIPT_BYTES, read_bytes
 from golfkit.sandbox import (
@@ -54,17 +57,17 @@ from golfkit.sandbox import (
 MAX_COPY_BYTES = 1 << 20  # the record's small files copied next to the script (its modules, configs)
 MAX_COPY_FILES = 2000
 
-ENTRY = "golfkit_load"
-
 
 def eval_trusted(script: str | Path, artifact: str | Path, data: str | Path, tokenizer: str | Path, *,
                  train_seq_len: int | None = None, seq_len: int | None = None, stride: int = DEFAULT_STRIDE,
-                 modes: tuple[str, ...] = MODES, batch_tokens: int = DEFAULT_BATCH_TOKENS,
+                 modes: tuple[str, ...] = MODES, batch_tokens: int | None = None,
                  device: str | None = None, timeout: float | None = None, memory_mb: int = 16384,
-                 unconfined: bool = False) -> EvalReport:
+                 unconfined: bool = False, precision: str = "auto", settings: Mapping[str, str] | None = None,
+                 max_output: int = DEFAULT_MAX_OUTPUT) -> EvalReport:
     """Run the evaluation with the model from `script` in golfkit's sandbox (golfkit.sandbox); return its
     report. The record's folder is copied (small regular files only); the artifact, the shards and the
-    tokenizer are bound read-only; the result comes back over the sandbox's pipe."""
+    tokenizer are bound read-only; the result comes back over the sandbox's pipe. `settings` are the
+    run's hyperparameters (`num_layers=11`, or `NUM_LAYERS=11`), set before the script is imported."""
     require(unconfined)
     script, artifact = Path(script), Path(artifact)
     if script.is_symlink() or not script.is_file():
@@ -92,7 +95,8 @@ def eval_trusted(script: str | Path, artifact: str | Path, data: str | Path, tok
             paths["data"] = f"{paths['data']}/{pattern}"
         request = {"script": box.inside(box.work / script.name), **paths, "train_seq_len": train_seq_len,
                    "seq_len": seq_len, "stride": stride, "modes": list(modes), "batch_tokens": batch_tokens,
-                   "device": device}
+                   "device": device, "precision": precision, "settings": dict(settings or {}),
+                   "max_output": max_output}
         (box.inputs / "request.json").write_text(json.dumps(request))
         threads = str(torch.get_num_threads())
         env = scrubbed_env(box.inside(box.work), {"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
@@ -130,18 +134,16 @@ def _report_from_json(d: dict[str, Any]) -> EvalReport:
     return EvalReport(**d, results=results)
 
 
-def logits_nll(forward: Callable[[torch.Tensor], torch.Tensor], vocab_size: int, device: torch.device) -> NllFn:
-    """Per-target loss from a foreign model's full logits; only the scored suffix reaches the loss."""
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else None
+def logits_nll(forward: Any, vocab_size: int, device: torch.device, precision: str) -> NllFn:
+    """Per-target loss from a record model's full logits: `forward(inputs, targets)` -> [B, T, vocab], run in
+    `precision`; only the scored suffix reaches the loss (float32, as the records compute it)."""
 
     def nll(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        if autocast is not None:
-            with autocast:
-                logits = forward(inputs)
-        else:
-            logits = forward(inputs)
+        full = torch.cat((inputs[:, 1:], targets[:, -1:]), dim=1)  # the next token of every input position
+        with autocast_context(device, precision):
+            logits = forward(inputs, full)
         if logits.dim() != 3 or logits.shape[:2] != inputs.shape or logits.size(-1) < vocab_size:
-            raise GolfkitError(f"{ENTRY}() model returned logits of shape {list(logits.shape)}; expected "
+            raise GolfkitError(f"the record's model returned logits of shape {list(logits.shape)}; expected "
                                f"[{inputs.size(0)}, {inputs.size(1)}, {vocab_size}]")
         tail = logits[:, -targets.size(1):].float()
         return F.cross_entropy(tail.flatten(0, 1), targets.flatten(), reduction="none").view_as(targets)
@@ -151,39 +153,63 @@ def logits_nll(forward: Callable[[torch.Tensor], torch.Tensor], vocab_size: int,
 
 
 def _child(request: dict[str, Any]) -> dict[str, Any]:
-    from golfkit.artifact.container import read_artifact
+    from golfkit import standins
     from golfkit.data.token_bytes import byte_table
+    from golfkit.eval.adapter import evaluates_in_bf16, load_record_model
+    from golfkit.eval.evaluate import default_batch_tokens
     from golfkit.eval.load import load_matching_tokenizer, load_stream
 
     dist = init_distributed(request["device"])
-    train_seq_len = request["train_seq_len"]
-    if train_seq_len is None:
-        try:
-            train_seq_len = read_artifact(request["artifact"]).meta.get("train_seq_len")
-        except GolfkitError:
-            train_seq_len = None
-        if not isinstance(train_seq_len, int):
-            raise GolfkitError("the artifact does not state train_seq_len; pass --train-seq-len")
-    sys.path.insert(0, str(Path(request["script"]).parent))
-    namespace = runpy.run_path(request["script"], run_name="golfkit_trusted")
-    load = namespace.get(ENTRY)
-    if not callable(load):
-        raise GolfkitError(f"{request['script']}: defines no {ENTRY}(artifact_path, device); see docs/eval.md")
-    model = load(request["artifact"], str(dist.device))
-    forward = getattr(model, "forward_logits", model)
+    record, source = load_record_model(request["script"], request["artifact"], dist.device, request["settings"],
+                                       max_output=request["max_output"])
+    precision = request["precision"]
+    if precision == "auto":
+        precision = "bf16" if evaluates_in_bf16(source) else "fp32"
+    train_seq_len = request["train_seq_len"] or _header_seq_len(request["artifact"]) or record.setting("train_seq_len")
+    if not isinstance(train_seq_len, int):
+        raise GolfkitError("neither the artifact nor the script's Hyperparameters state train_seq_len; pass --train-seq-len")
+    seq_len = request["seq_len"] or record.setting("eval_seq_len")
     import sentencepiece as spm
 
     vocab = spm.SentencePieceProcessor(model_file=request["tokenizer"]).vocab_size()
+    script_vocab = record.setting("vocab_size")
+    if isinstance(script_vocab, int) and script_vocab != vocab:
+        raise GolfkitError(f"the script's model has vocab_size {script_vocab}, the tokenizer {vocab} pieces; pass the "
+                           "run's VOCAB_SIZE (--hparam vocab_size=N) or the tokenizer it used")
     stream = load_stream(request["data"], vocab)
     sp = load_matching_tokenizer(request["tokenizer"], vocab, stream)
-    targets, nbytes, results = eval_stream(
-        stream, byte_table(sp), logits_nll(forward, vocab, dist.device), train_seq_len=train_seq_len,
-        seq_len=request["seq_len"], stride=request["stride"], modes=tuple(request["modes"]), dist=dist,
-        batch_tokens=request["batch_tokens"], progress=False)
-    report = EvalReport(request["artifact"], Path(request["artifact"]).stat().st_size,
-                        {"family": f"trusted:{Path(request['script']).name}"}, train_seq_len, int(stream.size),
-                        targets, nbytes, dist.world_size, results)
+    emulated = precision == "bf16" and dist.device.type != "cuda"
+    batch_tokens = request["batch_tokens"] or default_batch_tokens(dist.device, _width(record.model))
+    with scripts_cuda_autocast_emulated() if emulated else contextlib.nullcontext():
+        targets, nbytes, results = eval_stream(
+            stream, byte_table(sp), logits_nll(record.logits, vocab, dist.device, precision),
+            train_seq_len=train_seq_len, seq_len=seq_len, stride=request["stride"], modes=tuple(request["modes"]),
+            dist=dist, batch_tokens=batch_tokens, progress=False)
+    model = {"family": f"trusted:{Path(request['script']).name}", **record.notes,
+             "stand_ins": list(standins.STAND_INS_USED)}
+    report = EvalReport(request["artifact"], Path(request["artifact"]).stat().st_size, model, train_seq_len,
+                        int(stream.size), targets, nbytes, dist.world_size, results,
+                        precision=describe_precision(dist.device, precision))
     return asdict(report)
+
+
+def _header_seq_len(artifact: str) -> int | None:
+    """A golfkit container's meta.train_seq_len (None for other formats)."""
+    from golfkit.artifact.container import read_artifact
+
+    try:
+        value = read_artifact(artifact).meta.get("train_seq_len")
+    except GolfkitError:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _width(model: torch.nn.Module) -> int:
+    """The model's width, for the CPU's cache-sized batches: the embedding's, else 512."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Embedding):
+            return int(m.embedding_dim)
+    return 512
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
         report = _child(request)
     except GolfkitError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the record's code failed while golfkit ran it: one line, not a traceback
+        print(f"the record's code raised {type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}",
+              file=sys.stderr)
         return 2
     finally:
         finish_distributed()

@@ -573,8 +573,8 @@ def test_progress_only_on_a_terminal(tmp_path):
 def test_cli_unconfined_notice_comes_first_when_streaming(tmp_path, monkeypatch, fmt):
     from click.testing import CliRunner
 
-    import golfkit.verify.plugins.probes as probes
     from golfkit.cli import main
+    from golfkit.verify.plugins import probes
 
     monkeypatch.setattr(probes, "make_probe_check", lambda options: _nothing_to_say)
     _tree(tmp_path)

@@ -23,6 +23,7 @@ COMMANDS = {
     "eval": "golfkit.eval.cli:eval_command",
     "probe": "golfkit.probe.cli:probe",
     "new": "golfkit.author.cli:new",
+    "check": "golfkit.author.cli:check",
     "ci": "golfkit.ci.cli:ci",
     "plot": "golfkit.author.cli:plot",
     "data": "golfkit.data.cli:data",
@@ -47,7 +48,19 @@ class LazyGroup(click.Group):
             exit_bad_input(exc)
 
 
+def check_extras(**options) -> list:
+    """The parts of `golfkit check` beyond verify, as verify's extra checks, for `golfkit ci --check`
+    (ci and author share a layer: this layer above both connects them)."""
+    from golfkit.author.check import CheckOptions, check_options_valid, extra_checks
+
+    opts = CheckOptions(**options)
+    check_options_valid(opts)
+    return extra_checks(opts)
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="golfkit")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Package and verify Parameter Golf submissions."""
+    ctx.ensure_object(dict)["check_extras"] = check_extras

@@ -94,3 +94,71 @@ def plot(folder: Path, out: Path | None, force: bool) -> None:
     from golfkit.author.plot import plot_record
 
     click.echo(f"wrote {plot_record(folder, out, force)}")
+
+
+@click.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--against", metavar="DIR|auto|none", default="auto", show_default=True,
+              help="Compare seed statistics with this record folder, the best record of the same track (auto), or "
+                   "nothing (none).")
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="Folder of fineweb_val_*.bin to re-run the artifacts on (default: the record's own shards).")
+@click.option("--tokenizer", type=click.Path(path_type=Path), default=None,
+              help="SentencePiece model for the re-run (default: the record's *.model).")
+@click.option("--no-rerun", is_flag=True, help="Do not re-run the shipped artifacts (the slowest part).")
+@click.option("--probes", is_flag=True, help="Also run the legality probes on the record's own evaluator "
+              "(needs --trust-code and bubblewrap).")
+@click.option("--trust-code", is_flag=True, help="Allow running the record's own code, in golfkit's bubblewrap sandbox.")
+@click.option("--unconfined", is_flag=True, help="With --trust-code where bubblewrap is missing: run it without the "
+              "sandbox. Only on a machine you can afford to lose.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report, the steps and what to do next as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="List every info finding.")
+def check(folder: Path, against: str, data: Path | None, tokenizer: Path | None, no_rerun: bool, probes: bool,
+          trust_code: bool, unconfined: bool, as_json: bool, verbose: bool) -> None:
+    """Everything golfkit can establish about the record FOLDER, in one run, before the pull request: verify,
+    the byte budget of every seed (code, loader, model), the statistics against the best record of the track,
+    a re-run of each shipped artifact on shipped data, the proof of a shipped wrapper, and (when asked) the
+    sandboxed probes. Ends with what was checked, what could not be and why, and what to do next.
+
+    Exit 0: no error; 1: errors; 2: bad input."""
+    import json
+    import sys
+
+    from golfkit.author.check import CheckOptions, check_record, render_text
+
+    options = CheckOptions(against=None if against.lower() == "none" else against, rerun=not no_rerun, data=data,
+                           tokenizer=tokenizer, probes=probes, trust_code=trust_code, unconfined=unconfined)
+    progress = StepProgress(sys.stderr)
+    try:
+        result = check_record(folder, options, progress=progress)
+    finally:
+        progress.clear()
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=1, default=str))
+    else:
+        click.echo(render_text(result, verbose=verbose))
+    click.get_current_context().exit(1 if result.failed else 0)
+
+
+class StepProgress:
+    """`[check] <what it is doing>` on one line of a terminal's stderr, redrawn in place (nothing on a pipe)."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        try:
+            self.enabled = stream.isatty()
+        except (AttributeError, ValueError):
+            self.enabled = False
+        self.shown = False
+
+    def __call__(self, what: str) -> None:
+        if self.enabled:
+            self.stream.write(f"\r\x1b[K[check] {what} ...")
+            self.stream.flush()
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.enabled and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False

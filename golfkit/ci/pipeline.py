@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,11 +68,13 @@ class CiResult:
         return any(f.severity == Severity.ERROR for f in self.findings)
 
 
-def run_ci(repo: Path, base: str, head: str = "HEAD") -> CiResult:
+def run_ci(repo: Path, base: str, head: str = "HEAD", extra_checks: Sequence = (), against_auto: bool = False) -> CiResult:
     """Checks the pull request `head` into `base` in the git repository `repo`.
 
     The pull request is everything `head` adds after its merge base with `base`. Raises GolfkitError
     when a ref is unknown or git fails; findings (shape and verify) are returned, never raised.
+    `extra_checks` run on each new folder after verify's own (`golfkit ci --check`: golfkit.author.check);
+    `against_auto` compares its statistics with the best record of its track in `repo`'s working tree.
     """
     repo = Path(repo)
     base_id, head_id = git.resolve(repo, base), git.resolve(repo, head)
@@ -87,7 +90,8 @@ def run_ci(repo: Path, base: str, head: str = "HEAD") -> CiResult:
             if written is None:
                 continue
             # written is <tmp>/tree/records/track_*/<name>: verify takes it as one record, even empty
-            reports = verify_paths([written])
+            against = best_other_record(repo, folder) if against_auto else None
+            reports = verify_paths([written], against=against, extra_checks=extra_checks)
             result.records.extend(_in_repo(report, folder, written) for report in reports)
     return result
 
@@ -132,7 +136,19 @@ def _add(shape: Shape, finding: Finding) -> None:
         shape.findings.append(finding)
 
 
-def verify_changed_files(files: list[Path], repo: Path = Path(".")) -> list[RecordReport]:
+def best_other_record(repo: Path, folder: str) -> Path | None:
+    """The record with the lowest claimed val_bpb among the other folders of `folder`'s track in the working
+    tree of `repo` (what `verify --against auto` compares with), or None."""
+    from golfkit.verify.api import _auto_against
+
+    where = Path(repo) / folder
+    if not where.parent.is_dir():
+        return None
+    best = _auto_against(where)
+    return Path(best.root) if best is not None else None
+
+
+def verify_changed_files(files: list[Path], repo: Path = Path("."), extra_checks: Sequence = ()) -> list[RecordReport]:
     """Verifies each record folder (in the working tree) that holds one of `files`: the pre-commit hook.
 
     A file outside any records/track_*/<folder>/ is ignored; a folder with a bad name gets
@@ -150,7 +166,7 @@ def verify_changed_files(files: list[Path], repo: Path = Path(".")) -> list[Reco
             folders.append(folder)
     reports = []
     for folder in folders:
-        for report in verify_paths([repo / folder]):
+        for report in verify_paths([repo / folder], extra_checks=extra_checks):
             report = _in_repo(report, folder, repo / folder)
             problem = folder_name_problem(folder.rsplit("/", 1)[1])
             if problem:

@@ -171,3 +171,26 @@ def test_cli_synth_and_check(tmp_path):
     assert res.exit_code == 2 and "outside the vocabulary of 100" in res.stderr
     res = runner.invoke(cli, ["data", "synth", str(tmp_path / "tiny"), "--vocab-size", "300", "--train-docs", "100"])
     assert res.exit_code == 2 and "raise --vocab-size" in res.stderr
+
+
+def test_synth_never_replaces_or_mixes_a_dataset_without_force(tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "synth"
+    args = ["data", "synth", str(out), "--train-docs", "600", "--val-docs", "5"]
+    assert runner.invoke(cli, args).exit_code == 0
+    tokenizer = (out / "tokenizer.model").read_bytes()
+    stale = out / "fineweb_train_000007.bin"  # a shard of an earlier, larger corpus with the old tokenizer
+    write_shard(stale, np.arange(10, dtype=np.uint16))
+    line = assert_usage_error(runner.invoke(cli, [*args, "--seed", "3"]), str(out), "already holds a dataset", "--force")
+    assert "1 tokenizer, 3 shard(s)" in line  # it says what is there
+    assert (out / "tokenizer.model").read_bytes() == tokenizer and stale.exists()
+    # a bad vocabulary with --force fails before anything is removed
+    bad = runner.invoke(cli, [*args, "--force", "--vocab-size", "300"])
+    assert bad.exit_code == 2 and stale.exists() and (out / "tokenizer.model").read_bytes() == tokenizer
+    res = runner.invoke(cli, [*args, "--seed", "3", "--force"])
+    assert res.exit_code == 0, res.output
+    assert not stale.exists()
+    assert sorted(p.name for p in out.iterdir()) == ["fineweb_train_000000.bin", "fineweb_val_000000.bin",
+                                                     "tokenizer.model"]
+    assert (out / "tokenizer.model").read_bytes() != tokenizer
+    assert_usage_error(runner.invoke(cli, ["data", "synth", str(stale.parent / "tokenizer.model")]), "not a folder")

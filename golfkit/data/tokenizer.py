@@ -13,6 +13,7 @@ from golfkit.data.shards import write_shard
 from golfkit.data.synthetic import documents
 from golfkit.data.token_bytes import byte_table
 from golfkit.errors import GolfkitError
+from golfkit.writes import write_file
 
 BOS_ID = 1
 # Documents per train shard: small shards keep several files in play, as in the challenge.
@@ -106,19 +107,52 @@ class Dataset:
     val_bytes: int
 
 
+DATASET_FILES = ("tokenizer.model", "fineweb_train_*.bin", "fineweb_val_*.bin")
+
+
+def existing_dataset(out: Path) -> list[Path]:
+    """The files of a dataset already in `out` (a tokenizer and shards), which a new one would replace or mix with."""
+    if not out.is_dir():
+        return []
+    return sorted({p for pattern in DATASET_FILES for p in out.glob(pattern)})
+
+
 def make_dataset(out: str | Path, vocab_size: int = 512, train_docs: int = 40_000, val_docs: int = 1_000,
-                 seed: int = 0) -> Dataset:
+                 seed: int = 0, force: bool = False) -> Dataset:
     """Synthetic corpus -> tokenizer -> train and val shards under `out` (created if needed).
 
     Layout as the challenge: `<out>/tokenizer.model`, `<out>/fineweb_train_000000.bin`, ...,
     `<out>/fineweb_val_000000.bin`. Validation documents come from their own seed stream.
+    A folder that already holds a dataset is refused without `force`; with it, the old tokenizer and every
+    old shard are removed first, so that no shard made with another tokenizer stays beside the new ones
+    (a trainer reads every fineweb_train_*.bin of the folder).
     """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    train = documents(train_docs, seed=seed)
+    if out.exists() and not out.is_dir():
+        raise GolfkitError(f"{out}: not a folder; give a folder for the dataset")
+    old = existing_dataset(out)
+    if old and not force:
+        shards = sum(p.suffix == ".bin" for p in old)
+        raise GolfkitError(f"{out} already holds a dataset ({len(old) - shards} tokenizer, {shards} shard(s)): pass "
+                           "--force to replace it (its shards are removed first, none is mixed with the new ones), "
+                           "or give an empty folder")
+    train = documents(train_docs, seed=seed)  # before anything is removed: a bad --vocab-size fails below
     val = documents(val_docs, seed=seed + 1_000_003)
+    sp_blob = io.BytesIO()
+    try:
+        _train_bpe(train[: min(len(train), 20_000)], vocab_size, sp_blob)
+    except RuntimeError as exc:
+        raise GolfkitError(
+            f"cannot train a {vocab_size}-piece tokenizer ({str(exc).splitlines()[0]}); byte fallback needs "
+            "260 pieces plus one per distinct character: raise --vocab-size (512 works)"
+        ) from None
+    out.mkdir(parents=True, exist_ok=True)
+    for path in old:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
     tok_path = out / "tokenizer.model"
-    sp = train_tokenizer(train[: min(len(train), 20_000)], vocab_size, tok_path)
+    write_file(tok_path, sp_blob.getvalue(), force=True)
+    sp = spm.SentencePieceProcessor(model_proto=sp_blob.getvalue())
     shards = []
     for i in range(0, len(train), DOCS_PER_TRAIN_SHARD):
         path = out / f"fineweb_train_{i // DOCS_PER_TRAIN_SHARD:06d}.bin"

@@ -6,6 +6,7 @@ import builtins
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_usage_error
 from click.testing import CliRunner
 
 from golfkit.author import plot
@@ -37,12 +38,37 @@ def test_record_curves_take_every_point_and_the_exact_final_score():
     assert curves.final_val_bpb == 1.50000012
 
 
-def test_plot_record_writes_a_png(tmp_path: Path):
+def test_plot_record_writes_a_png_where_asked_only(tmp_path: Path):
+    record = tmp_path / "record"
+    record.mkdir()
     for seed, final in ((1, "1.50000000"), (2, "1.52000000")):
-        (tmp_path / f"train_seed{seed}.log").write_text(seed_log(seed, final))
-    out = plot.plot_record(tmp_path)
+        (record / f"train_seed{seed}.log").write_text(seed_log(seed, final))
+    out = plot.plot_record(record, tmp_path / "curves.png")
     assert out == tmp_path / "curves.png"
     assert out.read_bytes()[:8] == PNG_MAGIC
+    result = CliRunner().invoke(main, ["plot", str(record)])  # no default inside the record folder
+    assert_usage_error(result, "-o curves.png")
+    assert sorted(p.name for p in record.iterdir()) == ["train_seed1.log", "train_seed2.log"]
+
+
+def eval_log(seed: int, final: str) -> str:
+    """The script's evaluation of a built artifact: the same seed, no step lines, its own final score."""
+    return (f"seed:{seed}\nSerialized model artifact: 1000 bytes\n"
+            f"final_artifact_roundtrip val_loss:2.0000 val_bpb:{final[:6]} eval_time:10ms\n"
+            f"final_artifact_roundtrip_exact val_loss:2.00000000 val_bpb:{final}\n")
+
+
+def test_six_logs_of_three_seeds_are_three_seeds(tmp_path: Path):
+    from golfkit.verify.record import read_record
+
+    for seed in (1, 2, 3):
+        (tmp_path / f"train_seed{seed}.log").write_text(eval_log(seed, f"1.4{seed}000000"))
+        (tmp_path / f"train_seed{seed}_training.log").write_text(seed_log(seed, f"1.5{seed}000000"))
+    curves = record_curves(read_record(tmp_path))
+    assert [c.label for c in curves] == ["seed 1", "seed 2", "seed 3"]
+    for seed, c in zip((1, 2, 3), curves):
+        assert c.final_val_bpb == float(f"1.4{seed}")  # the seed log's score (the evaluated artifact)
+        assert c.train_loss == [(0, 5.0), (100, 4.0), (200, 3.0)]  # the curve of its training run
 
 
 def test_plot_cli_writes_where_asked(tmp_path: Path):
@@ -55,11 +81,11 @@ def test_plot_cli_writes_where_asked(tmp_path: Path):
 
 def test_a_folder_without_curves_is_a_usable_error(tmp_path: Path):
     (tmp_path / "train.log").write_text("just words\n")
-    result = CliRunner().invoke(main, ["plot", str(tmp_path)])
+    result = CliRunner().invoke(main, ["plot", str(tmp_path), "-o", str(tmp_path / "c.png")])
     assert result.exit_code == 2
     assert "nothing to plot" in result.output
     with pytest.raises(GolfkitError, match="not a folder"):
-        plot.plot_record(tmp_path / "missing")
+        plot.plot_record(tmp_path / "missing", tmp_path / "x.png")
 
 
 def test_without_matplotlib_plot_says_which_extra_to_install(tmp_path: Path, monkeypatch):

@@ -85,12 +85,13 @@ def new(folder: Path, logs: tuple[Path, ...], code: tuple[Path, ...], artifacts:
 
 @click.command()
 @click.argument("folder", type=click.Path(path_type=Path))
-@click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="PNG to write (default: FOLDER/curves.png).")
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="PNG to write (required: golfkit never writes into a record folder unasked).")
 @click.option("--force", is_flag=True, help="Overwrite an existing PNG.")
 def plot(folder: Path, out: Path | None, force: bool) -> None:
-    """Draw the training and validation curves of every log in the record FOLDER, and the final
-    val_bpb of each seed with their mean, into a PNG. Needs the plot extra (matplotlib)."""
+    """Draw the training and validation curves of each seed of the record FOLDER, and the final val_bpb of
+    each seed with their mean, into the PNG --out. Several logs of one seed (a training run and the
+    evaluation of a built artifact, re-evaluations) are one seed. Needs the plot extra (matplotlib)."""
     from golfkit.author.plot import plot_record
 
     click.echo(f"wrote {plot_record(folder, out, force)}")

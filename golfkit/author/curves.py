@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from golfkit.errors import GolfkitError
-from golfkit.verify.evidence import LogEvidence, Metric, RunEvidence
+from golfkit.verify.evidence import LogEvidence, Metric, RecordEvidence, RunEvidence
 
 
 @dataclass
@@ -53,13 +53,29 @@ def run_curves(log: LogEvidence, label: str, metric: Metric | None) -> RunCurves
     )
 
 
-def record_curves(logs: list[LogEvidence]) -> list[RunCurves]:
-    """One curve set per log that has step or final metric lines, labelled by seed or file name."""
+def record_curves(logs: list[LogEvidence] | RecordEvidence) -> list[RunCurves]:
+    """One curve set per seed, and one per log without a seed (labelled by its file name).
+
+    A seed's final score is its seed log's (verify's choice: the run, not a reproduction); its curves are
+    that log's, else those of another log of the seed that has step lines (the training run beside the
+    script's evaluation of a built artifact). Six logs of three seeds are three seeds."""
+    distinct = logs.distinct_logs() if isinstance(logs, RecordEvidence) else list(logs)
+    chosen = logs.seed_logs() if isinstance(logs, RecordEvidence) else {}
+    useful = [log for log in distinct if log.runs and (log.run.steps or log.run.metrics)]
+    by_seed: dict[int, list[LogEvidence]] = {}
+    for log in useful:
+        if log.seed is not None:
+            by_seed.setdefault(log.seed, []).append(log)
     curves = []
-    for log in logs:
-        if not log.runs or not (log.run.steps or log.run.metrics):
-            continue
-        metric = headline_metric(log.run, None, log.path) if log.run.metrics else None
-        label = f"seed {log.seed}" if log.seed is not None else log.path
-        curves.append(run_curves(log, label, metric))
+    for seed in sorted(by_seed):
+        group = by_seed[seed]
+        scored = chosen.get(seed) if chosen.get(seed) in group else next(
+            (log for log in group if log.run.metrics), group[0])
+        stepped = scored if scored.run.steps else next((log for log in group if log.run.steps), scored)
+        metric = headline_metric(scored.run, None, scored.path) if scored.run.metrics else None
+        curves.append(run_curves(stepped, f"seed {seed}", metric))
+    for log in useful:
+        if log.seed is None:
+            metric = headline_metric(log.run, None, log.path) if log.run.metrics else None
+            curves.append(run_curves(log, log.path, metric))
     return curves

@@ -87,14 +87,15 @@ def draw(runs: list[RunCurves], out: Path, title: str, force: bool = False) -> P
     return out
 
 
-def plot_record(folder: Path, out: Path | None = None, force: bool = False) -> Path:
-    """Draws the curves of every log in the record `folder` into `out` (default: folder/curves.png);
-    an existing `out` is replaced only with `force`."""
+def plot_record(folder: Path, out: Path, force: bool = False) -> Path:
+    """Draws the curves of every seed of the record `folder` into `out` (where the person asked: never into
+    the record by default); an existing `out` is replaced only with `force`."""
     folder = Path(folder)
     if not folder.is_dir():
         raise GolfkitError(f"{folder}: not a folder; give a record folder (the one holding the logs)")
-    out = out or folder / CURVES_FILE
+    if out is None:
+        raise GolfkitError(f"say where to write the picture: golfkit plot {folder} -o curves.png")
     refuse_existing(out, force)
     evidence = read_record(folder)
-    runs = record_curves(evidence.distinct_logs())
+    runs = record_curves(evidence)
     return draw(runs, out, title=folder.name, force=force)

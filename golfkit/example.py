@@ -29,9 +29,13 @@ from golfkit.data.shards import load_tokens, read_shard
 from golfkit.data.tokenizer import load_tokenizer, make_dataset, target_bytes
 from golfkit.errors import GolfkitError, exit_bad_input
 
-REPO = Path(__file__).resolve().parents[1]
-TRAINER = REPO / "templates" / "train_gpt.py"
-DEFAULT_OUT = REPO / "records" / "track_non_record_16mb" / "2026-11-22_golfkit_reference_cpu"
+PACKAGE = Path(__file__).resolve().parent
+REPO = PACKAGE.parent  # the source tree, when golfkit runs from one
+# The reference trainer: inside the installed package (a wheel ships templates/ as golfkit/templates), else
+# templates/ of the source tree.
+TRAINER = next((p for p in (PACKAGE / "templates" / "train_gpt.py", REPO / "templates" / "train_gpt.py") if p.is_file()),
+               PACKAGE / "templates" / "train_gpt.py")
+DEFAULT_OUT = Path("records") / "track_non_record_16mb" / "2026-11-22_golfkit_reference_cpu"
 SEEDS = (1337, 42, 2025)
 VOCAB_SIZE = 512
 TRAIN_DOCS, VAL_DOCS, DATA_SEED = 20_000, 300, 0

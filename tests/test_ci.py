@@ -19,7 +19,6 @@ from cli_helpers import assert_usage_error
 from click.testing import CliRunner
 from test_new import CODE, write_log
 
-import golfkit
 from golfkit.author.new_record import new_record
 from golfkit.ci.pipeline import run_ci, verify_changed_files
 from golfkit.cli import main
@@ -215,8 +214,12 @@ def test_workflow_template_is_pinned_and_runs_golfkit_ci():
     runs = [s["run"] for s in steps if "run" in s]
     torch_index = next(i for i, r in enumerate(runs) if "torch==2.13.0" in r)
     assert "download.pytorch.org/whl/cpu" in runs[torch_index]
-    golfkit_index = next(i for i, r in enumerate(runs) if f"golfkit=={golfkit.__version__}" in r)
+    # golfkit from one commit of its git repository (it is not on PyPI), refused until that commit is set
+    golfkit_index = next(i for i, r in enumerate(runs) if "golfkit @ git+${GOLFKIT_REPOSITORY}@${GOLFKIT_COMMIT}" in r)
     assert torch_index < golfkit_index
+    install = next(s for s in steps if s.get("run") == runs[golfkit_index])
+    assert re.fullmatch(r"[0-9a-f]{40}", install["env"]["GOLFKIT_COMMIT"]) and "exit 1" in runs[golfkit_index]
+    assert "golfkit==" not in WORKFLOW.read_text()
     assert shlex.split(workflow_ci_step()["run"]) == ["golfkit", "ci", "--base", "$BASE_SHA", "--head", "$HEAD_SHA"]
 
 

@@ -710,15 +710,16 @@ def render_readme(submission: dict[str, Any], runs: list[SeedRun], folder: Path,
 
 
 def _template_text() -> str:
-    """templates/README.record.md of the golfkit source tree."""
-    template = Path(__file__).resolve().parents[2] / "templates" / "README.record.md"
-    try:
-        return template.read_text(encoding="utf-8")
-    except OSError:
-        raise GolfkitError(
-            f"{template}: README template not found; this golfkit install lacks its templates/ folder "
-            "(install golfkit from its source tree)"
-        ) from None
+    """README.record.md of golfkit's templates: inside the installed package (a wheel ships templates/ as
+    golfkit/templates), else templates/ of the source tree."""
+    package = Path(__file__).resolve().parents[1]
+    for template in (package / "templates" / "README.record.md", package.parent / "templates" / "README.record.md"):
+        if template.is_file():
+            return template.read_text(encoding="utf-8")
+    raise GolfkitError(
+        f"{package / 'templates' / 'README.record.md'}: README template not found; this golfkit install lacks its "
+        "templates (reinstall golfkit: pip install --force-reinstall golfkit)"
+    )
 
 
 def _text(value: Decimal) -> str:

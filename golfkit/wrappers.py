@@ -182,11 +182,12 @@ class _Interpreter:
                 value = self.eval(stmt.value)
                 for target in stmt.targets:
                     self.env[target.id] = value
-            elif isinstance(stmt, ast.Expr) and _is_exec(stmt.value, self.env):
+            elif isinstance(stmt, ast.Expr) and (_is_exec(stmt.value, self.env) or _runner_payload(stmt.value)):
                 call = stmt.value
-                if len(call.args) != 1 or call.keywords:
+                payload = _runner_payload(call)
+                if payload is None and (len(call.args) != 1 or call.keywords):
                     raise _NotWrapper
-                result = self.eval(call.args[0])
+                result = self.eval(payload if payload is not None else call.args[0])
                 if not result.steps:
                     raise _NotWrapper  # exec of a plain literal is a program, not a wrapper
                 pieces.append(self._as_text(result.value))
@@ -461,6 +462,29 @@ def _ascii7_shape(node: ast.Call) -> tuple[ast.AST, int] | None:
     return loop.iter, sizes[0]
 
 
+# golfkit minify's runner (golfkit.minify.wrap.RUNNER): `(lambda s,f: <register s in linecache under f> or
+# exec(compile(s,f,'exec'),globals()))(PAYLOAD.decode(),__file__)`. Only this exact lambda counts: it runs
+# nothing but a dict store into linecache.cache, compile and exec of the decoded text in the module.
+_RUNNER = ("(lambda s,f:__import__('linecache').cache.__setitem__(f,(0,None,s.splitlines(1),f))"
+           "or exec(compile(s,f,'exec'),globals()))")
+_RUNNER_DUMP = ast.dump(ast.parse(_RUNNER, mode="eval").body)
+
+
+def _runner_payload(node: ast.AST) -> ast.AST | None:
+    """The PAYLOAD expression of a golfkit runner call (its bytes, decoded as UTF-8, are the program), or None."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Lambda) and len(node.args) == 2
+            and not node.keywords):
+        return None
+    text, name = node.args
+    if not (isinstance(name, ast.Name) and name.id == "__file__" and isinstance(text, ast.Call)
+            and isinstance(text.func, ast.Attribute) and text.func.attr == "decode" and not text.args
+            and not text.keywords):
+        return None
+    if ast.dump(node.func) != _RUNNER_DUMP:
+        return None
+    return text
+
+
 def _is_exec(node: ast.AST, env: dict) -> bool:
     if not isinstance(node, ast.Call):
         return False
@@ -476,7 +500,7 @@ def _unwrap_once(text: str, budget: _Budget, where: str) -> tuple[str, str] | No
         tree = parse_source(text, where)  # SourceRefused (over a bound) goes to the caller
     except SourceSyntaxError:
         return None  # not Python this interpreter reads, so not a wrapper we can decode
-    if not any(isinstance(s, ast.Expr) and _is_exec(s.value, {}) for s in tree.body):
+    if not any(isinstance(s, ast.Expr) and (_is_exec(s.value, {}) or _runner_payload(s.value)) for s in tree.body):
         return None
     interpreter = _Interpreter(budget)
     try:
@@ -499,7 +523,7 @@ def _looks_packed(tree: ast.Module) -> bool:
             continue
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant):
             continue
-        if isinstance(stmt, ast.Expr) and _is_exec(stmt.value, {}):
+        if isinstance(stmt, ast.Expr) and (_is_exec(stmt.value, {}) or _runner_payload(stmt.value)):
             names = {n.attr for n in ast.walk(stmt.value) if isinstance(n, ast.Attribute)}
             names |= {n.id for n in ast.walk(stmt.value) if isinstance(n, ast.Name)}
             if names & {"decompress", "b85decode", "b64decode", "a85decode", "process"}:

@@ -44,7 +44,7 @@ def metric_lines(lines: list[str]) -> list[str]:
 # The trainer reads its own bytes (not text) and never its source: no trap, so the latin1 encoding is open to it.
 @pytest.mark.slow
 @pytest.mark.fires("minify.proof.ok", "minify.wrap.needs_module")
-@pytest.mark.quiet("minify.trap.reads_own_file", "minify.trap.needs_source", "minify.rename.off",
+@pytest.mark.quiet("minify.trap.reads_own_file", "minify.rename.off",
                    "minify.annotations.kept", "minify.docstrings.kept")
 def test_trainer_runs_the_same_written_minified_and_wrapped(tmp_path):
     from golfkit.data.tokenizer import make_dataset

@@ -276,3 +276,36 @@ def test_ppmd_model_memory_is_bounded():
     assert unwrap_source(text.replace("MEM", str(16 << 20))).source == PROGRAM
     with pytest.raises(GolfkitError, match="PPMd"):
         unwrap_source(text.replace("MEM", str(1 << 31)))
+
+
+# --- golfkit's own runner: linecache registration, no names bound ---------------------------------
+
+
+def test_golfkits_runner_decodes_under_every_encoding():
+    from golfkit.minify.wrap import RUNNER, candidates
+
+    for candidate in candidates(PROGRAM, ("lzma", "zlib"), ("latin1", "ascii7", "base85")):
+        text = decode_source(candidate.data)
+        assert RUNNER in text
+        found = unwrap_source(text)
+        assert found is not None and found.source == PROGRAM, candidate.name
+        step = {"latin1": "latin-1"}.get(candidate.encoding, candidate.encoding)
+        assert found.layers == (f"{step}+{'zlib' if candidate.codec == 'zlib' else 'lzma-alone'}",)
+
+
+def test_a_runner_whose_lambda_does_more_is_not_taken_for_golfkits():
+    from golfkit.minify.wrap import RUNNER, candidates
+
+    (candidate,) = candidates(PROGRAM, ("lzma",), ("base85",))
+    text = candidate.data.decode()
+    sneaky = text.replace(RUNNER, RUNNER.replace("or exec(", "or __import__('os').system('true')or exec("))
+    assert sneaky != text
+    assert unwrap_source(sneaky) is None  # not a wrapper: read as the program it is
+
+
+def test_a_runner_with_a_payload_read_at_run_time_is_an_error():
+    from golfkit.minify.wrap import wrapper_text
+
+    text = wrapper_text("__import__('lzma').decompress(open('payload.bin','rb').read())")
+    with pytest.raises(GolfkitError, match="cannot decode"):
+        unwrap_source(text)

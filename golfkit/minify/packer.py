@@ -14,11 +14,14 @@ from golfkit.minify.proof import definitions, imports, prove
 from golfkit.minify.wrap import (
     ALL_CODECS,
     ENCODINGS,
+    INSTALL,
+    RUNTIME_MODULE,
     STDLIB_CODECS,
     TEXT_SAFE_ENCODINGS,
     Candidate,
     available_codecs,
     candidates,
+    missing_codecs,
 )
 from golfkit.wrappers import MAX_LAYER_BYTES, unwrap_source
 
@@ -38,6 +41,7 @@ class Packed:
     output: bytes
     records_recipe_bytes: int | None
     findings: tuple[Finding, ...]
+    source: str = ""  # the program minified: the script, or a wrapper's decoded payload
 
     @property
     def ok(self) -> bool:
@@ -99,9 +103,17 @@ def pack(text: str, where: str = "script", wrap: str = "auto", codecs: tuple[str
     tree = minify_mod.parse(source, where)  # parsed (bounded) by minify_source just above
     traps = minify_mod.traps(tree, where)
     encodings = ENCODINGS if wrap == "auto" else ((wrap,) if wrap != "none" else ())
-    if wrap == "auto" and any(f.id == "minify.trap.reads_own_file" for f in traps):
+    self_read = next((f for f in traps if f.id == "minify.trap.reads_own_file"), None)
+    if self_read is not None and wrap not in ("auto", "none") and wrap not in TEXT_SAFE_ENCODINGS:
+        line = f":{self_read.line}" if self_read.line else ""
+        raise GolfkitError(
+            f"{where}{line}: the script reads its own file as UTF-8 text ({self_read.evidence['call'][:60]}); a {wrap} "
+            "wrapper is not UTF-8, so it would fail there with UnicodeDecodeError: use --wrap ascii7 or base85 (or "
+            "auto), or make the script read Path(__file__).read_bytes()")
+    if wrap == "auto" and self_read is not None:
         encodings = TEXT_SAFE_ENCODINGS
     usable = available_codecs(codecs)
+    missing = missing_codecs(codecs)
     found = tuple(candidates(minified.source, usable, encodings)) if encodings and minified.source else ()
     plain = minified.source.encode("utf-8")
     best = min(found, key=lambda c: (c.size, c.name), default=None)
@@ -117,6 +129,8 @@ def pack(text: str, where: str = "script", wrap: str = "auto", codecs: tuple[str
                 f"requirements.txt, or use --codecs {','.join(STDLIB_CODECS)} for the standard library only",
                 file=where, evidence={"module": _runtime(module)},
             ))
+    if chosen is not None and missing:
+        findings += _missing_codec_notes(chosen, found, missing, where)
     try:
         recipe = len(records_recipe(source))
     except (SyntaxError, ValueError, TypeError, RecursionError):  # its failing is a measurement, not our error
@@ -132,7 +146,39 @@ def pack(text: str, where: str = "script", wrap: str = "auto", codecs: tuple[str
         ))
     findings += proof
     return Packed(where, len(text.encode("utf-8")), unwrapped.layers if unwrapped else (), minified, found,
-                  chosen, output, recipe, tuple(findings))
+                  chosen, output, recipe, tuple(findings), source)
+
+
+# Each codec's payload against lzma's (the best of its variants) on the same minified script: the median over
+# the corpus scripts (bench/bench_minify.py). Only to say what an uninstalled codec would likely have saved.
+TYPICAL_PAYLOAD_VS_LZMA = {"lzma": 1.0, "zlib": 1.22, "zstd": 1.05, "brotli": 0.96, "ppmd": 0.905}
+
+
+def _missing_codec_notes(chosen: Candidate, found: tuple[Candidate, ...], missing: tuple[str, ...],
+                         where: str) -> list[Finding]:
+    """An info finding for each uninstalled codec that would probably have made the file smaller, by how much
+    (estimated: measured codecs are never claimed for one that did not run)."""
+    lzma_payload = min((c.payload_bytes for c in found if c.codec == "lzma"), default=None)
+    if not lzma_payload or not chosen.payload_bytes:
+        return []
+    notes = []
+    for codec in missing:
+        ratio = TYPICAL_PAYLOAD_VS_LZMA.get(codec)
+        if ratio is None:
+            continue
+        estimate = round(chosen.size * ratio * lzma_payload / chosen.payload_bytes)
+        if estimate >= chosen.size:
+            continue
+        saved = chosen.size - estimate
+        notes.append(info(
+            "minify.codec.missing",
+            f"{RUNTIME_MODULE[codec]} is not installed, so {codec} was not tried: it would likely have made this file "
+            f"about {saved:,} bytes ({saved / chosen.size:.1%}) smaller (estimated from the corpus median, "
+            f"{codec} payloads at {ratio:.3f}x lzma's); {INSTALL.get(codec, 'pip install ' + RUNTIME_MODULE[codec])}",
+            file=where, evidence={"codec": codec, "module": RUNTIME_MODULE[codec], "estimated_bytes": estimate,
+                                  "estimated_saving": saved, "install": INSTALL.get(codec)},
+        ))
+    return notes
 
 
 def _runtime(codec: str) -> str:

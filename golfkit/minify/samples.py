@@ -60,6 +60,17 @@ def corpus_scripts(corpus: Path) -> list[tuple[str, str]]:
     return sorted(seen.values(), key=lambda item: -len(item[1]))
 
 
+def corpus_programs(corpus: Path) -> list[tuple[str, str]]:
+    """(name, source) of every distinct Python program under `corpus`: each `*.py` file (training scripts,
+    data-preparation scripts, helper modules) and each source embedded in a log, largest first."""
+    seen: dict[str, tuple[str, str]] = {}
+    shipped = [(str(path.relative_to(corpus)), path.read_bytes().decode("utf-8"))
+               for path in sorted(corpus.rglob("*.py")) if path.is_file() and not path.is_symlink()]
+    for name, source in shipped + embedded_sources(corpus):
+        seen.setdefault(hashlib.sha256(source.encode()).hexdigest(), (name, source))
+    return sorted(seen.values(), key=lambda item: -len(item[1]))
+
+
 def stand_in_sources(names: tuple[str, ...] = STAND_INS) -> list[tuple[str, str]]:
     """(name, source) of the installed torch modules listed in `names` that exist."""
     try:

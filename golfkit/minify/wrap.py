@@ -50,8 +50,18 @@ class Candidate:
         return f"{self.encoding}+{self.detail}"
 
 
+# How to install each codec's module: golfkit's extra where it has one.
+INSTALL = {"zstd": "pip install zstandard", "brotli": "pip install 'golfkit[brotli]'",
+           "ppmd": "pip install 'golfkit[ppmd]'"}
+
+
 def available_codecs(requested: tuple[str, ...] = ALL_CODECS) -> tuple[str, ...]:
     """The requested codecs whose Python module imports here (lzma and zlib always do)."""
+    return tuple(c for c in requested if c not in missing_codecs(requested))
+
+
+def missing_codecs(requested: tuple[str, ...] = ALL_CODECS) -> tuple[str, ...]:
+    """The requested codecs whose Python module does not import here."""
     out = []
     for codec in requested:
         if codec not in RUNTIME_MODULE:
@@ -59,9 +69,18 @@ def available_codecs(requested: tuple[str, ...] = ALL_CODECS) -> tuple[str, ...]
         try:
             importlib.import_module(RUNTIME_MODULE[codec])
         except ImportError:
-            continue
-        out.append(codec)
+            out.append(codec)
     return tuple(out)
+
+
+def require_codecs(requested: tuple[str, ...]) -> None:
+    """Refuse (exit 2) codecs named one by one whose module is missing: naming one is asking for it."""
+    missing = missing_codecs(requested)
+    if missing:
+        how = "; ".join(f"{c}: {INSTALL.get(c, 'pip install ' + RUNTIME_MODULE[c])}" for c in missing)
+        raise GolfkitError(f"--codecs {','.join(requested)}: {', '.join(RUNTIME_MODULE[c] for c in missing)} "
+                           f"{'is' if len(missing) == 1 else 'are'} not installed here ({how}); install "
+                           "it, or leave the codec out")
 
 
 def compressed_variants(payload: bytes, codec: str) -> list[tuple[str, bytes, str]]:
@@ -135,23 +154,36 @@ def best_candidate(source: str, codecs: tuple[str, ...] = ALL_CODECS,
     return min(found, key=lambda c: (c.size, c.name)) if found else None
 
 
+# What every wrapper does with the decoded program `s`, binding no name in the module (the program sees the
+# globals a plain script would): registers it in linecache under the wrapper's own path `f` and compiles it
+# under that name, so that tools that read source through `inspect` (Triton's @jit, torch.jit.script,
+# torch.compile's messages) and tracebacks find the program's lines; then runs it in the module's globals,
+# as a plain script runs. linecache's checks skip an entry whose mtime is None, so it stays for the life
+# of the process. golfkit.wrappers decodes exactly this shape (RUNNER) without running it.
+RUNNER = ("(lambda s,f:__import__('linecache').cache.__setitem__(f,(0,None,s.splitlines(1),f))"
+          "or exec(compile(s,f,'exec'),globals()))")
+
+
+def wrapper_text(decode_expr: str) -> str:
+    """The wrapper's one statement around `decode_expr`, an expression giving the program's UTF-8 bytes."""
+    return f"{RUNNER}({decode_expr}.decode(),__file__)\n"
+
+
 def _build(encoding: str, codec: str, detail: str, blob: bytes, call: str) -> Candidate:
     module = RUNTIME_MODULE[codec]
+    call = call.replace(f"{module}.", f"__import__('{module}').", 1)
     if encoding == "base85":
         import base64
 
-        data_expr = 'base64.b85decode("' + base64.b85encode(blob).decode("ascii") + '")'
-        text = f"import {module},base64\nexec({call.format(d=data_expr)})\n"
-        data = text.encode("ascii")
+        data_expr = "__import__('base64').b85decode(\"" + base64.b85encode(blob).decode("ascii") + '")'
+        data = wrapper_text(call.format(d=data_expr)).encode("ascii")
     elif encoding == "ascii7":
         length = len(blob)
         data_expr = f"int(''.join(f'{{c:07b}}'for c in {ascii7_literal(blob)}),2).to_bytes({length},'big')"
-        text = f"import {module}\nexec({call.format(d=data_expr)})\n"
-        data = text.encode("ascii")
+        data = wrapper_text(call.format(d=data_expr)).encode("ascii")
     elif encoding == "latin1":
         data_expr = latin1_literal(blob) + '.encode("l1")'
-        text = f"#coding:l1\nimport {module}\nexec({call.format(d=data_expr)})\n"
-        data = text.encode("latin-1")
+        data = ("#coding:l1\n" + wrapper_text(call.format(d=data_expr))).encode("latin-1")
     else:
         raise GolfkitError(f"unknown encoding {encoding!r}: choose from {', '.join(ENCODINGS)}")
     return Candidate(encoding, codec, detail, len(blob), data)

@@ -8,7 +8,11 @@ finds and that the loop is stopped as a timeout, never how long either takes.
 Third, the sandbox's own cost: `python -c pass` started through golfkit.sandbox.run_contained (bubblewrap,
 prlimit, the cgroup, the watcher) against the same command started plainly, best of five each, in one run.
 
+Fourth, with --corpus: `golfkit probe` on each folder of the real-record corpus (tests/_corpus.py says
+where), as the command runs it (every probe, the sweep on): the verdict, the findings by id and the time.
+
     python bench/bench_probe.py [--timeout 6] [--json]
+    python bench/bench_probe.py --corpus [--only SUBSTRING] [--probe-timeout 600] [--json]
 """
 
 from __future__ import annotations
@@ -59,12 +63,56 @@ def sandbox_overhead(repeats: int = 5) -> dict[str, float]:
     return {"plain_s": round(base, 3), "contained_s": round(boxed, 3), "ratio": round(boxed / base, 2)}
 
 
+def corpus_figures(only: str | None, timeout_s: float, sweep: bool) -> list[dict]:
+    """Probe every corpus folder (or those whose name holds `only`): verdict, findings, time."""
+    from collections import Counter
+
+    from _corpus import CORPUS, MISSING, corpus_present
+
+    from golfkit.probe.run import ProbeOptions, probe_record
+
+    if not corpus_present():
+        raise SystemExit(MISSING)
+    out = []
+    for folder in sorted(p for p in CORPUS.glob("track_*/*") if p.is_dir()):
+        if only and only not in folder.name:
+            continue
+        start = time.perf_counter()
+        report = probe_record(folder, ProbeOptions(timeout_s=timeout_s, sweep=sweep))
+        wall = time.perf_counter() - start
+        errors = [f for f in report.findings if f.severity.value == "error"]
+        not_run = [f for f in report.findings if f.id == "probe.not_run"]
+        reason = not_run[0].message.splitlines()[0][:160] if not_run else ""
+        setup = [e.name for e in report.evaluators]
+        out.append({"folder": folder.name, "script": report.script,
+                    "verdict": "NOT RUN" if not_run else ("FAIL" if errors else "PASS"),
+                    "findings": dict(Counter(f.id for f in report.findings)), "evaluators": setup,
+                    "probe_seconds": round(report.seconds, 1), "wall_seconds": round(wall, 1), "reason": reason})
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timeout", type=float, default=6.0, help="the sandbox's wall-time limit for the loop")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--corpus", action="store_true", help="probe each folder of the real-record corpus instead")
+    parser.add_argument("--only", help="with --corpus: only folders whose name holds this")
+    parser.add_argument("--probe-timeout", type=float, default=600.0, help="with --corpus: --timeout of each probe")
+    parser.add_argument("--no-sweep", action="store_true", help="with --corpus: skip the normalization sweep")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(ROOT / "tests"))
+    if args.corpus:
+        rows = corpus_figures(args.only, args.probe_timeout, not args.no_sweep)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        for r in rows:
+            found = ", ".join(f"{k} x{n}" if n > 1 else k for k, n in sorted(r["findings"].items()))
+            print(f"{r['folder'][:60]:60} {r['verdict']:8} {r['probe_seconds']:7.1f} s  {found}")
+            if r["reason"]:
+                print(f"{'':60}   {r['reason']}")
+        return 0
     trainer, trainer_wall = probe_script((ROOT / "templates" / "train_gpt.py").read_text(encoding="utf-8"),
                                          timeout_s=120)
     loop, loop_wall = probe_script("while True:\n    pass\n", timeout_s=args.timeout, sweep=False)

@@ -4,9 +4,8 @@ it computed (a sliding window computes the loss of the whole window and sums its
 Three layers: the child's pending-loss tensor in this process (every operation the scripts use keeps
 the record's results and confirms only the rows it reads), small evaluator modules probed end to end
 (an honest sliding evaluator is quiet four ways, one that adds its tail again fires with the right
-count), and the real record scripts of the corpus that use reduction="none", made importable on CPU
-by stand-ins for their CUDA-only modules (flash-attention 3, triton) and, where their evaluators take
-a `ValidationData`, a probe adapter appended to a copy.
+count), and the real record scripts of the corpus that use reduction="none", probed as they are (the
+probe provides their CPU stand-ins and harness bindings itself).
 """
 
 from __future__ import annotations
@@ -445,138 +444,27 @@ def test_a_sliding_evaluator_that_adds_its_tail_again_fires_with_the_right_count
 
 # ----------------------------------------------------------------------------- the corpus scripts
 
-# CPU stand-ins for the CUDA-only modules the records import (tests only): flash-attention 3 through
-# SDPA in its [B, T, H, D] layout (and its variable-length form, one segment at a time), and a triton
-# whose decorators are the identity (its kernels only run in the records' training path).
-FLASH = '''
-import torch
-import torch.nn.functional as F
-
-
-def _attend(q, k, v, causal):
-    if k.size(-2) != q.size(-2):
-        rep = q.size(-2) // k.size(-2)
-        k, v = k.repeat_interleave(rep, dim=-2), v.repeat_interleave(rep, dim=-2)
-    y = F.scaled_dot_product_attention(q.transpose(-3, -2), k.transpose(-3, -2), v.transpose(-3, -2),
-                                       is_causal=causal)
-    return y.transpose(-3, -2)
-
-
-def flash_attn_func(q, k, v, causal=False, **kwargs):
-    return _attend(q, k, v, causal)
-
-
-def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None,
-                           causal=False, **kwargs):
-    out = torch.zeros_like(q)
-    bounds = sorted(set(int(b) for b in cu_seqlens_q.tolist()))
-    for lo, hi in zip(bounds, bounds[1:]):
-        out[lo:hi] = _attend(q[None, lo:hi], k[None, lo:hi], v[None, lo:hi], causal)[0]
-    return out
-'''
-TRITON = {
-    "__init__.py": '''
-def jit(fn=None, **kwargs):
-    return fn if fn is not None else (lambda f: f)
-
-
-def autotune(*args, **kwargs):
-    return lambda f: f
-
-
-def heuristics(*args, **kwargs):
-    return lambda f: f
-
-
-def cdiv(a, b):
-    return -(-a // b)
-
-
-class Config:
-    def __init__(self, *args, **kwargs):
-        pass
-''',
-    "language.py": '''
-class _Any:
-    def __getattr__(self, name):
-        return _Any()
-
-    def __call__(self, *args, **kwargs):
-        return _Any()
-
-
-def __getattr__(name):
-    return _Any()
-''',
-    "tools/__init__.py": "",
-    "tools/tensor_descriptor.py": '''
-class TensorDescriptor:
-    @staticmethod
-    def from_tensor(*args, **kwargs):
-        raise RuntimeError("triton stand-in: no kernels on CPU")
-''',
-}
-
-# Appended to a copy of a script whose evaluators take (h, device, val_data, model): builds the model
-# from `h`, points its data paths at golfkit's stream, and hands its evaluators a ValidationData.
-VAL_DATA_ADAPTER = '''
-
-
-def golfkit_probe_adapter():  # golfkit test: the record's evaluators take a ValidationData
-    import types
-
-    def data(val_tokens, base_bytes_lut, has_leading_space_lut, is_boundary_token_lut):
-        return types.SimpleNamespace(val_tokens=val_tokens, base_bytes_lut=base_bytes_lut,
-                                     has_leading_space_lut=has_leading_space_lut,
-                                     is_boundary_token_lut=is_boundary_token_lut, val_token_bytes=None)
-
-    def whole(h, device, model, val_tokens, base_bytes_lut, has_leading_space_lut, is_boundary_token_lut):
-        if hasattr(h, "val_batch_tokens"):  # two sequences a batch (its default holds none of golfkit's six)
-            h.val_batch_tokens = 2 * h.eval_seq_len * h.world_size * h.grad_accum_steps
-        return eval_val(h, device, data(val_tokens, base_bytes_lut, has_leading_space_lut,
-                                        is_boundary_token_lut), model)
-
-    def sliding(h, device, model, val_tokens, base_bytes_lut, has_leading_space_lut, is_boundary_token_lut):
-        return eval_val_sliding(h, device, data(val_tokens, base_bytes_lut, has_leading_space_lut,
-                                                is_boundary_token_lut), model)
-
-    Hyperparameters.val_files = os.path.join(os.environ["DATA_PATH"], "fineweb_val_000000.bin")
-    Hyperparameters.tokenizer_path = os.environ["TOKENIZER_PATH"]
-    return {"build_model": lambda h: GPT(h), "evaluators": {"eval_val": whole, "eval_val_sliding": sliding}}
-'''
-
-# Appended to the binary record's script: its tables function under the name the probe looks for, and
-# its sliding evaluator run under CPU autocast (its BinaryLinear computes in bfloat16, as under CUDA's).
-BINARY_ADAPTER = '''
-
-
-build_sentencepiece_luts = build_luts
-
-
-def golfkit_probe_adapter():  # golfkit test
-    def sliding(args, model, rank, world_size, device, grad_accum_steps, val_tokens, base_bytes_lut,
-                has_leading_space_lut, is_boundary_token_lut, stride):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            return eval_val_sliding(args, model, rank, world_size, device, grad_accum_steps, val_tokens,
-                                    base_bytes_lut, has_leading_space_lut, is_boundary_token_lut, stride=stride)
-
-    return {"evaluators": {"eval_val_sliding": sliding}}
-'''
-
-# Every corpus script that computes a loss with reduction="none": what it needs on CPU, the evaluators
-# probed, and the finding its sliding evaluator really earns (positions, extra scores), if any.
-# Before the probe followed the rows, each sliding evaluator here was reported double-scoring almost
-# every target (2026-03-20: "184 of 192 targets ... (528 extra)").
+# Every corpus script that computes a loss with reduction="none", probed as it is, in its own folder. The
+# probe now provides what these scripts need on CPU (docs/probe.md, "What the child does"): flash-attention
+# and triton stand-ins, CUDA autocast run as CPU autocast (2026-03-24's binary layers compute in bfloat16),
+# GPT(h), a `val_data` built by the script's own ValidationData from golfkit's shard in DATA_DIR's layout,
+# build_luts, VAL_BATCH_TOKENS. Nothing is appended to them any more: every stand-in and adapter this test
+# once wrote into a copy is something a record may expect golfkit to provide. What stays is the choice of
+# evaluators (`only`), for time: the whole-sequence and sliding ones (test_probe_corpus.py probes every
+# evaluator of every folder), and 2026-03-24's sliding one alone, its eval_val computing its loss by hand
+# (a logsumexp in the model), which no probe can observe.
+# Per script: the evaluators probed, and the finding its sliding evaluator really earns (positions, extra
+# scores), if any. Before the probe followed the rows, each sliding evaluator here was reported
+# double-scoring almost every target (2026-03-20: "184 of 192 targets ... (528 extra)").
 REAL = {
     "2026-03-20_11L_XSA4_EMA_Int6_MLP3x_WD04_1.1271/train_gpt.py":
-        ("", ("eval_val", "eval_val_sliding"), ([[184, 191]], 24)),  # its last windows all score the tail
+        (("eval_val", "eval_val_sliding"), ([[184, 191]], 24)),  # its last windows all score the tail
     "2026-03-24_106M_Binary_Asymmetric_UNet_FP8_15L_8192BPE_YaRN_NeoMuon_Smear/train_gpt_cuda_binary.py":
-        (BINARY_ADAPTER, ("eval_val_sliding",), None),
-    "2026-04-01_Vocab4096_MLPMult4_WD085/train_gpt.py": (VAL_DATA_ADAPTER, ("eval_val", "eval_val_sliding"), None),
-    "2026-04-05_SP8192_GPTQ-Embeddings_SDClip_Loop45x2/train_gpt_human.py":
-        (VAL_DATA_ADAPTER, ("eval_val", "eval_val_sliding"), None),
-    "2026-04-13_VarLenAttn_PhasingTTT2000/train_gpt.py": (VAL_DATA_ADAPTER, ("eval_val", "eval_val_sliding"), None),
-    "2026-04-18_PR1626_CaseOps_Taper/train_gpt.py": (VAL_DATA_ADAPTER, ("eval_val", "eval_val_sliding"), None),
+        (("eval_val_sliding",), None),
+    "2026-04-01_Vocab4096_MLPMult4_WD085/train_gpt.py": (("eval_val", "eval_val_sliding"), None),
+    "2026-04-05_SP8192_GPTQ-Embeddings_SDClip_Loop45x2/train_gpt_human.py": (("eval_val", "eval_val_sliding"), None),
+    "2026-04-13_VarLenAttn_PhasingTTT2000/train_gpt.py": (("eval_val", "eval_val_sliding"), None),
+    "2026-04-18_PR1626_CaseOps_Taper/train_gpt.py": (("eval_val", "eval_val_sliding"), None),
 }
 
 
@@ -599,7 +487,7 @@ def test_every_corpus_script_with_reduction_none_has_a_case():
 
 def real_cases() -> list:
     cases = []
-    for name, (_, _, earned) in sorted(REAL.items()):
+    for name, (_, earned) in sorted(REAL.items()):
         marks = (pytest.mark.fires("probe.coverage.double_scored") if earned
                  else pytest.mark.quiet("probe.coverage.double_scored"))
         cases.append(pytest.param(name, marks=[marks, pytest.mark.slow], id=name.split("_")[0] + "-" + Path(name).stem))
@@ -608,15 +496,9 @@ def real_cases() -> list:
 
 @pytest.mark.quiet("probe.harness.unattributed", "probe.harness.unreconciled", "probe.bytes.mismatch")
 @pytest.mark.parametrize("name", real_cases())
-def test_real_sliding_evaluators_are_charged_only_for_what_they_add(tmp_path, name):
-    adapter, evaluators, earned = REAL[name]
-    source = corpus_script(name).read_text(encoding="utf-8")
-    (tmp_path / "train_gpt.py").write_text(source + adapter)
-    (tmp_path / "flash_attn_interface.py").write_text(FLASH)
-    for rel, text in TRITON.items():
-        (tmp_path / "triton" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "triton" / rel).write_text(text)
-    report = probe_record(tmp_path, ProbeOptions(timeout_s=240, sweep=False, only=evaluators))
+def test_real_sliding_evaluators_are_charged_only_for_what_they_add(corpus, name):
+    evaluators, earned = REAL[name]
+    report = probe_record(corpus_script(name), ProbeOptions(timeout_s=240, sweep=False, only=evaluators))
     assert {e.name for e in report.evaluators} == set(evaluators), [f.message for f in report.findings]
     for ev in report.evaluators:
         assert ev.status["coverage"] in ("pass", "fail") and ev.status["bytes"] == "pass", (ev.name, ev.status)

@@ -273,7 +273,7 @@ def test_observations_written_into_the_pipe_by_the_script_do_not_make_a_pass(tmp
 
 @pytest.mark.fires("probe.not_run")
 @pytest.mark.parametrize(("source", "needle"), [
-    ("import flash_attn_interface\n", "flash_attn_interface"),
+    ("import transformer_engine\n", "transformer_engine"),  # CUDA-only, no CPU stand-in (flash_attn has one)
     ("def broken(:\n", "SyntaxError"),
     ("\x7fELF\x02\x01\x01\x00 not python at all\n", "could not be imported"),
     ("import sys\nsys.exit(0)\n", "SystemExit"),

@@ -15,6 +15,7 @@ target, loss, whether gradients were on), the windows trained on with gradients 
 updates, all on one event clock. The parent (golfkit.probe.probes) turns that into findings.
 """
 
+import copy
 import importlib.util
 import inspect
 import json
@@ -110,6 +111,7 @@ class Recorder:
         self.updates = []
         self.rows = {}
         self.unattributed = 0
+        self.unattributed_grad = 0  # of those, rows computed with gradients on (training, unless all are)
         self.unnormalized = []
         self.stack = []
         # Rows of a reduction="none" loss wait here until the evaluator sums (or otherwise uses) them:
@@ -280,6 +282,7 @@ class Recorder:
                 if pos is None:
                     if not pending:
                         self.unattributed += 1
+                        self.unattributed_grad += int(grad)
                     continue
                 if self.keep is not None and pos not in self.keep:
                     continue
@@ -307,14 +310,20 @@ class Recorder:
             self.busy = False
 
     def result(self):
+        """The run's observations. Rows not tied to a position count as unattributed scores when they were
+        used with gradients off, or when the evaluator used nothing with gradients off (as for scores: with
+        gradients on, a row is a training use unless the evaluator scores nothing without them)."""
         self.check_update()
-        scores, unattributed = list(self.scores), self.unattributed
+        scores = list(self.scores)
+        off, grad_on = self.unattributed - self.unattributed_grad, self.unattributed_grad
         for i, grad in sorted(self.confirmed.items()):
             pos, y, loss, t = self.pending[i]
             if pos is None:
-                unattributed += 1
+                off, grad_on = off + (not grad), grad_on + bool(grad)
             else:
                 scores.append([pos, y, loss, t, int(grad)])
+        any_off = any(not s[4] for s in scores) or off > 0
+        unattributed = off + (0 if any_off else grad_on)
         scores.sort(key=lambda s: s[3])  # event order (stable: rows of one call keep theirs)
         return {"scores": scores[:MAX_ROWS_PER_RUN], "train_uses": self.train_uses, "updates": self.updates,
                 "unattributed": unattributed, "unnormalized_rows": len(self.unnormalized),
@@ -576,16 +585,29 @@ def patch_losses(torch, rec):
     F.nll_loss = make(real_nll, nll_sig, True)
 
 
+def model_forwards(model):
+    """The names of the model's forward methods: forward, and every forward_* its class defines
+    (forward_logits, forward_ttt, ...)."""
+    names = ["forward"]
+    for klass in type(model).__mro__:
+        if klass.__module__.startswith("torch."):
+            continue
+        names += [n for n, v in vars(klass).items() if n.startswith("forward_") and callable(v) and n not in names]
+    return names
+
+
 def instrument_model(torch, model, rec):
-    """Wrap the instance's forward and forward_logits so that every call is seen, outermost or not."""
-    for name in ("forward", "forward_logits"):
+    """Wrap the instance's forward methods (forward, forward_logits, forward_ttt, ...) so that every call
+    on token ids is seen, outermost or not."""
+    for name in model_forwards(model):
         real = getattr(model, name, None)
         if real is None:
             continue
 
         def wrapped(*args, _real=real, **kwargs):
             idx = args[0] if args else next(iter(kwargs.values()), None)
-            if not (rec.active and not rec.busy and isinstance(idx, torch.Tensor) and idx.dim() == 2):
+            if not (rec.active and not rec.busy and isinstance(idx, torch.Tensor) and idx.dim() == 2
+                    and not idx.is_floating_point() and not idx.is_complex()):
                 return _real(*args, **kwargs)
             starts = rec.window_starts(idx)
             rec.stack.append((starts, idx.shape[0], idx.shape[1]))
@@ -597,6 +619,371 @@ def instrument_model(torch, model, rec):
             return out
 
         setattr(model, name, wrapped)
+
+
+# ----------------------------------------------------------------------------- CPU stand-ins
+
+# What the child provided in place of something the record's code needs on CUDA, in the order first used
+# (sent to the parent with the setup and each evaluator: the report's probe.summary lists them).
+STAND_INS_USED = []
+
+
+def note_stand_in(what):
+    if what not in STAND_INS_USED:
+        STAND_INS_USED.append(what)
+
+
+class StandInUnsupported(NotImplementedError):
+    """A call the CPU stand-in cannot compute exactly as the CUDA kernel would (an argument it does not
+    implement): the evaluator fails with this message rather than get a different function."""
+
+
+def attention_reference(torch, q, k, v, scale, causal, window, softcap, dropout_p=0.0, want_lse=False):
+    """Flash-attention's function on CPU: q [B, Tq, H, D], k and v [B, Tk, Hk, D] (Hk divides H: query
+    head h reads key/value head h // (H / Hk)). Scores q.k * scale (scale 1/sqrt(D) when None), then
+    softcap * tanh(scores / softcap) when softcap > 0; query i may see key j when j <= i + Tk - Tq (causal,
+    aligned to the bottom right as flash-attention does when Tq != Tk) and within window_size = (left,
+    right) of that diagonal (-1: unbounded). A query that may see no key gets 0 (and lse -inf). Computed in
+    float32 (the kernel's accumulators) and returned in q's dtype, with the log-sum-exp [B, H, Tq] when
+    asked."""
+    Tq, Tk = q.shape[1], k.shape[1]
+    rows = torch.arange(Tq, device=q.device)[:, None] + (Tk - Tq)
+    cols = torch.arange(Tk, device=q.device)[None, :]
+    return attend(torch, q, k, v, window_mask(torch, rows, cols, causal, window), scale, softcap, dropout_p,
+                  want_lse)
+
+
+def window_mask(torch, rows, cols, causal, window):
+    """Which key each query may see: rows [Tq, 1] and cols [1, Tk] are their places on one diagonal."""
+    left, right = (-1, -1) if window is None else (int(window[0]), int(window[1]))
+    if causal:
+        right = 0
+    allowed = torch.ones(rows.shape[0], cols.shape[1], dtype=torch.bool, device=rows.device)
+    if right >= 0:
+        allowed &= cols <= rows + right
+    if left >= 0:
+        allowed &= cols >= rows - left
+    return allowed
+
+
+def attend(torch, q, k, v, allowed, scale, softcap, dropout_p=0.0, want_lse=False):
+    """Attention of q [B, Tq, H, D] over k, v [B, Tk, Hk, D] where `allowed` [Tq, Tk] says so, in float32."""
+    F = torch.nn.functional
+    H, D, Hk = q.shape[2], q.shape[3], k.shape[2]
+    if H % Hk:
+        raise StandInUnsupported(f"flash-attention stand-in: {H} query heads over {Hk} key/value heads")
+    if Hk != H:
+        k, v = k.repeat_interleave(H // Hk, dim=2), v.repeat_interleave(H // Hk, dim=2)
+    scale = D ** -0.5 if scale is None else float(scale)
+    seen = allowed.any(-1)  # [Tq]
+    with torch.autocast("cpu", enabled=False):
+        qf, kf, vf = (t.transpose(1, 2).float() for t in (q, k, v))  # [B, H, T, D]
+        if softcap or want_lse or dropout_p or not bool(seen.all()):
+            # by hand: the softcap, the log-sum-exp, and rows with no key (0, where SDPA gives NaN)
+            scores = torch.matmul(qf, kf.transpose(-1, -2)) * scale
+            if softcap:
+                scores = softcap * torch.tanh(scores / softcap)
+            scores = scores.masked_fill(~allowed, float("-inf"))
+            lse = torch.logsumexp(scores, dim=-1)  # [B, H, Tq], -inf where no key
+            probs = torch.exp(scores - torch.where(seen, lse, 0.0)[..., None])
+            if dropout_p:
+                probs = F.dropout(probs, p=dropout_p)
+            out = torch.matmul(probs, vf)
+        else:
+            lse = None
+            out = F.scaled_dot_product_attention(qf, kf, vf, attn_mask=allowed, scale=scale)
+    out = out.transpose(1, 2).to(q.dtype)
+    return (out, lse) if want_lse else out
+
+
+def _unsupported(what, **extras):
+    """Refuse arguments the stand-in does not compute (non-default values only)."""
+    for name, value in extras.items():
+        if value is not None and not (isinstance(value, (bool, int, float)) and not value):
+            raise StandInUnsupported(f"golfkit's CPU stand-in for {what} does not implement {name}={value!r}")
+
+
+def varlen_reference(torch, q, k, v, cu_q, cu_k, seqused_q, seqused_k, scale, causal, window, softcap,
+                     dropout_p=0.0, want_lse=False):
+    """Variable-length attention: q [total_q, H, D], k and v [total_k, Hk, D]; segment s is
+    q[cu_q[s]:cu_q[s+1]] against k[cu_k[s]:cu_k[s+1]] (its first seqused_* rows when given), each on its
+    own as attention_reference computes it. Rows in no segment are 0 (lse -inf), as flash-attention
+    leaves them."""
+    bq = [int(b) for b in cu_q.tolist()]
+    bk = [int(b) for b in cu_k.tolist()]
+    if len(bq) != len(bk):
+        raise StandInUnsupported("flash-attention stand-in: cu_seqlens_q and cu_seqlens_k differ in length")
+    if bq == bk and seqused_q is None and seqused_k is None and q.shape[0] == k.shape[0]:
+        # the same segments for queries and keys (self-attention, as the records call it): one attention
+        # over the packed row, each query seeing only keys of its own segment (a block-diagonal mask)
+        seg = torch.full((q.shape[0],), -1, dtype=torch.int64, device=q.device)
+        for s in range(len(bq) - 1):
+            seg[bq[s]:bq[s + 1]] = s
+        place = torch.arange(q.shape[0], device=q.device)
+        allowed = window_mask(torch, place[:, None], place[None, :], causal, window)
+        allowed &= (seg[:, None] == seg[None, :]) & (seg[:, None] >= 0)
+        got = attend(torch, q[None], k[None], v[None], allowed, scale, softcap, dropout_p, want_lse)
+        return (got[0][0], got[1][0]) if want_lse else got[0]
+    out = torch.zeros_like(q)
+    lse = torch.full((q.shape[1], q.shape[0]), float("-inf"), dtype=torch.float32, device=q.device)
+    for s in range(len(bq) - 1):
+        q0, q1, k0, k1 = bq[s], bq[s + 1], bk[s], bk[s + 1]
+        if seqused_q is not None:
+            q1 = min(q1, q0 + int(seqused_q[s]))
+        if seqused_k is not None:
+            k1 = min(k1, k0 + int(seqused_k[s]))
+        if q1 <= q0:
+            continue
+        if k1 <= k0:
+            continue  # no key: zeros, as for a query that may see none
+        got = attention_reference(torch, q[None, q0:q1], k[None, k0:k1], v[None, k0:k1], scale, causal, window,
+                                  softcap, dropout_p, want_lse)
+        if want_lse:
+            got, seg_lse = got
+            lse[:, q0:q1] = seg_lse[0]
+        out[q0:q1] = got[0]
+    return (out, lse) if want_lse else out
+
+
+def flash_attn_module(torch, name, version):
+    """A CPU stand-in for flash-attention's Python interface: `flash_attn_interface` (version 3, the
+    Hopper build the records import) or `flash_attn` / `flash_attn.flash_attn_interface` (version 2),
+    with their functions' own signatures (they differ: version 2 takes dropout_p before softmax_scale)."""
+    import types
+
+    mod = types.ModuleType(name)
+    mod.__doc__ = f"golfkit probe: CPU stand-in for {name} (flash-attention {version}), through PyTorch"
+    mod.__file__ = f"<golfkit stand-in for {name}>"
+    what = f"{name}.flash_attn_varlen_func"
+
+    def pack(result, want, extra):
+        if not want:
+            return result
+        out, lse = result
+        return (out, lse, None) if extra else (out, lse)
+
+    if version == 3:
+        def flash_attn_func(q, k, v, softmax_scale=None, causal=False, qv=None, q_descale=None, k_descale=None,
+                            v_descale=None, window_size=(-1, -1), attention_chunk=0, softcap=0.0, num_splits=1,
+                            pack_gqa=None, deterministic=False, sm_margin=0, return_attn_probs=False):
+            _unsupported(f"{name}.flash_attn_func", qv=qv, q_descale=q_descale, k_descale=k_descale,
+                         v_descale=v_descale, attention_chunk=attention_chunk)
+            note_stand_in(name)
+            return pack(attention_reference(torch, q, k, v, softmax_scale, causal, window_size, softcap,
+                                            want_lse=bool(return_attn_probs)), return_attn_probs, False)
+
+        def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None,
+                                   seqused_q=None, seqused_k=None, softmax_scale=None, causal=False, qv=None,
+                                   q_descale=None, k_descale=None, v_descale=None, window_size=(-1, -1),
+                                   attention_chunk=0, softcap=0.0, num_splits=1, pack_gqa=None,
+                                   deterministic=False, sm_margin=0, return_attn_probs=False):
+            _unsupported(what, qv=qv, q_descale=q_descale, k_descale=k_descale, v_descale=v_descale,
+                         attention_chunk=attention_chunk)
+            note_stand_in(name)
+            return pack(varlen_reference(torch, q, k, v, cu_seqlens_q, cu_seqlens_k, seqused_q, seqused_k,
+                                         softmax_scale, causal, window_size, softcap,
+                                         want_lse=bool(return_attn_probs)), return_attn_probs, False)
+
+        def flash_attn_qkvpacked_func(qkv, softmax_scale=None, causal=False, q_descale=None, k_descale=None,
+                                      v_descale=None, window_size=(-1, -1), attention_chunk=0, softcap=0.0,
+                                      deterministic=False, num_heads_q=None, sm_margin=0,
+                                      return_attn_probs=False):
+            _unsupported(f"{name}.flash_attn_qkvpacked_func", q_descale=q_descale, k_descale=k_descale,
+                         v_descale=v_descale, attention_chunk=attention_chunk, num_heads_q=num_heads_q)
+            q, k, v = qkv.unbind(dim=-3)
+            return flash_attn_func(q, k, v, softmax_scale, causal, window_size=window_size, softcap=softcap,
+                                   return_attn_probs=return_attn_probs)
+    else:
+        def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1),
+                            softcap=0.0, alibi_slopes=None, deterministic=False, return_attn_probs=False):
+            _unsupported(f"{name}.flash_attn_func", alibi_slopes=alibi_slopes)
+            note_stand_in(name)
+            return pack(attention_reference(torch, q, k, v, softmax_scale, causal, window_size, softcap,
+                                            dropout_p, want_lse=bool(return_attn_probs)), return_attn_probs, True)
+
+        def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q=None, max_seqlen_k=None,
+                                   dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1),
+                                   softcap=0.0, alibi_slopes=None, deterministic=False, return_attn_probs=False,
+                                   block_table=None):
+            _unsupported(what, alibi_slopes=alibi_slopes, block_table=block_table)
+            note_stand_in(name)
+            return pack(varlen_reference(torch, q, k, v, cu_seqlens_q, cu_seqlens_k, None, None, softmax_scale,
+                                         causal, window_size, softcap, dropout_p, want_lse=bool(return_attn_probs)),
+                        return_attn_probs, True)
+
+        def flash_attn_qkvpacked_func(qkv, dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1),
+                                      softcap=0.0, alibi_slopes=None, deterministic=False, return_attn_probs=False):
+            q, k, v = qkv.unbind(dim=2)
+            return flash_attn_func(q, k, v, dropout_p, softmax_scale, causal, window_size, softcap, alibi_slopes,
+                                   deterministic, return_attn_probs)
+
+        def flash_attn_kvpacked_func(q, kv, dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1),
+                                     softcap=0.0, alibi_slopes=None, deterministic=False, return_attn_probs=False):
+            k, v = kv.unbind(dim=2)
+            return flash_attn_func(q, k, v, dropout_p, softmax_scale, causal, window_size, softcap, alibi_slopes,
+                                   deterministic, return_attn_probs)
+
+        mod.flash_attn_kvpacked_func = flash_attn_kvpacked_func
+        mod.__version__ = "2.0.0+golfkit.cpu"
+    mod.flash_attn_func = flash_attn_func
+    mod.flash_attn_varlen_func = flash_attn_varlen_func
+    mod.flash_attn_qkvpacked_func = flash_attn_qkvpacked_func
+    return mod
+
+
+def triton_module(name):
+    """A minimal `triton` (and any submodule) that lets a module defining Triton kernels import on CPU:
+    `@triton.jit`, `@triton.autotune`, `@triton.heuristics`, `triton.Config`, `triton.cdiv`,
+    `triton.next_power_of_2`, `tl.constexpr` and any other name as an inert placeholder. Launching a kernel,
+    or calling anything else of Triton's, raises: the records take their Triton path only on CUDA (in
+    training mode, or after asking the device's properties), never in what the probe runs."""
+    import types
+
+    mod = types.ModuleType(name)
+    mod.__doc__ = "golfkit probe: CPU stand-in for Triton (kernels cannot run on CPU)"
+    mod.__file__ = f"<golfkit stand-in for {name}>"
+
+    class Absent:
+        """Any Triton name: usable as an annotation or a default value; calling it raises."""
+
+        def __init__(self, path):
+            self._path = path
+
+        def __getattr__(self, attr):
+            if attr.startswith("__"):
+                raise AttributeError(attr)
+            return Absent(f"{self._path}.{attr}")
+
+        def __call__(self, *args, **kwargs):
+            raise RuntimeError(f"{self._path}() is Triton's: it cannot run on the probe's CPU (golfkit's triton "
+                               "stand-in)")
+
+        def __getitem__(self, key):
+            return self
+
+        def __repr__(self):
+            return f"<golfkit triton stand-in {self._path}>"
+
+    class Kernel:
+        """What @triton.jit makes of a kernel: its function kept; a launch (kernel[grid](...)) raises."""
+
+        def __init__(self, fn, options):
+            self.fn, self.options = fn, options
+            self.__name__ = getattr(fn, "__name__", "kernel")
+            self.__doc__ = getattr(fn, "__doc__", None)
+
+        def __getitem__(self, grid):
+            return self.run
+
+        def run(self, *args, **kwargs):
+            raise RuntimeError(f"Triton kernel {self.__name__} was launched: Triton kernels cannot run on the probe's "
+                               "CPU (golfkit's triton stand-in; the script took its CUDA path)")
+
+        __call__ = run
+
+    def jit(fn=None, **options):
+        note_stand_in("triton")
+        return Kernel(fn, options) if fn is not None else (lambda f: Kernel(f, options))
+
+    def decorator(*args, **kwargs):
+        return lambda f: f
+
+    class Config:
+        def __init__(self, kwargs=None, num_warps=4, num_stages=2, **options):
+            self.kwargs, self.num_warps, self.num_stages, self.options = dict(kwargs or {}), num_warps, num_stages, options
+
+    class constexpr:  # Triton's own name
+        def __init__(self, value=None):
+            self.value = value
+
+    absent = Absent(name)
+    if name == "triton":
+        mod.__version__ = "0.0.0+golfkit.cpu"
+        mod.jit = jit
+        mod.autotune = decorator
+        mod.heuristics = decorator
+        mod.Config = Config
+        mod.cdiv = lambda a, b: -(-a // b)
+        mod.next_power_of_2 = lambda n: 1 if n <= 1 else 1 << (int(n) - 1).bit_length()
+    elif name == "triton.language":
+        mod.constexpr = constexpr
+    mod.__getattr__ = lambda attr: (_raise_attr(attr) if attr.startswith("__") else getattr(absent, attr))
+    return mod
+
+
+def _raise_attr(attr):
+    raise AttributeError(attr)
+
+
+class StandInFinder:
+    """Serves a stand-in for a CUDA-only module the record imports, and only when the real one is missing:
+    it sits at the end of sys.meta_path, so every real finder is asked first. What it serves is noted."""
+
+    FLASH = (("flash_attn_interface", 3), ("flash_attn", 2), ("flash_attn.flash_attn_interface", 2))
+
+    def __init__(self, torch):
+        self.torch = torch
+
+    def find_spec(self, fullname, path=None, target=None):
+        import importlib.machinery
+
+        top = fullname.split(".")[0]
+        if fullname not in dict(self.FLASH) and top != "triton":
+            return None
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=fullname in ("flash_attn", "triton")
+                                              or top == "triton")
+
+    def create_module(self, spec):
+        name = spec.name
+        if name in dict(self.FLASH):
+            mod = flash_attn_module(self.torch, name, dict(self.FLASH)[name])
+        else:
+            mod = triton_module(name)
+        note_stand_in(name.split(".")[0])
+        if spec.submodule_search_locations is not None:
+            mod.__path__ = []
+        return mod
+
+    def exec_module(self, module):
+        pass
+
+
+def install_stand_ins(torch):
+    """The stand-in finder, last on sys.meta_path. torch's own probe for Triton is answered first (and
+    cached), so that torch never takes the stand-in for a real Triton."""
+    try:
+        from torch.utils import _triton
+
+        _triton.has_triton_package()
+        _triton.has_triton()
+    except Exception:  # noqa: BLE001, S110 - an older or newer torch without these helpers: nothing cached
+        pass
+    sys.meta_path.append(StandInFinder(torch))
+
+
+def cpu_autocast(torch):
+    """`torch.autocast(device_type="cuda", dtype=...)` as CPU autocast with the same dtype and switch: the
+    script's CUDA regions compute in the precision it asked for (bfloat16 weights, as a binary linear
+    layer makes, then meet float32 inputs as they would under CUDA autocast)."""
+    base = torch.amp.autocast_mode.autocast
+
+    class autocast(base):  # torch's own name
+        def __init__(self, device_type="cuda", dtype=None, enabled=True, cache_enabled=None):
+            if device_type == "cuda":
+                if enabled:
+                    note_stand_in(f"autocast cuda->cpu ({str(dtype or torch.float16).replace('torch.', '')})")
+                device_type = "cpu"
+                dtype = torch.float16 if dtype is None else dtype
+            super().__init__(device_type, dtype=dtype, enabled=enabled, cache_enabled=cache_enabled)
+
+    class cuda_amp_autocast(autocast):  # torch.cuda.amp.autocast(enabled, dtype, cache_enabled)
+        def __init__(self, enabled=True, dtype=None, cache_enabled=True):
+            super().__init__("cuda", dtype=dtype or torch.float16, enabled=enabled, cache_enabled=cache_enabled)
+
+    torch.autocast = autocast
+    torch.amp.autocast = autocast
+    torch.cuda.amp.autocast = cuda_amp_autocast
+
 
 
 # ----------------------------------------------------------------------------- the record's code
@@ -625,6 +1012,21 @@ def build_args(module):
     return cls()
 
 
+# Parameter names under which the scripts take their Hyperparameters object (GPT(h), eval_val(args, ...)).
+HPARAMS_NAMES = ("args", "h", "hp", "hparams", "hyperparameters", "config", "cfg")
+
+
+def takes_hparams(p, args):
+    """Whether a parameter is the hyperparameters object: by its name (and the object has no attribute of
+    that name), or by its annotation (the script's Hyperparameters class, or its name as a string)."""
+    if args is None:
+        return False
+    ann = p.annotation
+    if ann is type(args) or (isinstance(ann, str) and ann.strip("'\"") == type(args).__name__):
+        return True
+    return p.name in HPARAMS_NAMES and not hasattr(args, p.name)
+
+
 def build_model(torch, module, args, adapter):
     if adapter.get("build_model") is not None:
         return adapter["build_model"](args)
@@ -638,6 +1040,8 @@ def build_model(torch, module, args, adapter):
             continue
         if args is not None and hasattr(args, pname):
             kwargs[pname] = getattr(args, pname)
+        elif takes_hparams(p, args):
+            kwargs[pname] = args  # GPT(h): the model reads what it needs from the hyperparameters
         elif p.default is p.empty:
             missing.append(pname)
     if missing:
@@ -667,6 +1071,50 @@ class ProbeSetupError(Exception):
         self.kind = kind
 
 
+# The byte-table builders the records define, by name: build_sentencepiece_luts (the baseline's), build_luts
+# (2026-03-24's), and any other build_*_luts / build_*_lut, each called as (sp, vocab_size, device).
+LUTS_NAMES = ("build_sentencepiece_luts", "build_luts")
+
+
+def luts_builder(module):
+    """(name, function) of the script's byte-table builder, or (None, None)."""
+    for name in LUTS_NAMES:
+        fn = getattr(module, name, None)
+        if inspect.isfunction(fn):
+            return name, fn
+    for name, fn in sorted(vars(module).items()):
+        if name.startswith("build_") and name.endswith(("_luts", "_lut")) and inspect.isfunction(fn) \
+                and getattr(fn, "__module__", None) == module.__name__:
+            return name, fn
+    return None, None
+
+
+def bind(fn, known, what):
+    """fn's keyword arguments from `known` by parameter name; a required one golfkit has no value for
+    raises ProbeSetupError."""
+    kwargs = {}
+    for pname, p in inspect.signature(fn).parameters.items():
+        if pname in known:
+            kwargs[pname] = known[pname]
+        elif p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is not p.empty:
+            continue
+        else:
+            raise ProbeSetupError("unbound", f"parameter {pname!r} of {what} has no value golfkit knows; "
+                                  "add golfkit_probe_adapter() with 'evaluators' (docs/probe.md)")
+    return kwargs
+
+
+class ValData:
+    """What the later records' evaluators take as `val_data` (their ValidationData): the stream and the
+    byte tables, the tokenizer, and no byte sidecar (golfkit writes none)."""
+
+    def __init__(self, sp, val_tokens, luts):
+        self.sp = sp
+        self.val_tokens = val_tokens
+        self.base_bytes_lut, self.has_leading_space_lut, self.is_boundary_token_lut = luts
+        self.val_token_bytes = None
+
+
 def evaluators(module, adapter):
     if adapter.get("evaluators"):
         return dict(adapter["evaluators"])
@@ -679,16 +1127,7 @@ def evaluators(module, adapter):
 
 def call_evaluator(fn, known):
     """Call an evaluator, binding its parameters by name (docs/probe.md lists the names)."""
-    kwargs = {}
-    for pname, p in inspect.signature(fn).parameters.items():
-        if pname in known:
-            kwargs[pname] = known[pname]
-        elif p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.default is not p.empty:
-            continue
-        else:
-            raise ProbeSetupError("unbound", f"parameter {pname!r} of {fn.__name__} has no value golfkit knows; "
-                                  "add golfkit_probe_adapter() with 'evaluators' (docs/probe.md)")
-    return fn(**kwargs)
+    return fn(**bind(fn, known, getattr(fn, "__name__", "the evaluator")))
 
 
 def two_numbers(value):
@@ -712,9 +1151,43 @@ def write_shard(path, tokens):
         f.write(np.asarray(tokens, dtype="<u2").tobytes())
 
 
+def data_layout(req):
+    """golfkit's data folder laid out as the records look for it, and the environment that points there.
+
+    The baseline family reads DATA_PATH/fineweb_val_*.bin and TOKENIZER_PATH (the parent sets both); the
+    later records read DATA_DIR/datasets/fineweb10B_sp<vocab>/fineweb_val_*.bin and
+    DATA_DIR/tokenizers/fineweb_<vocab>_bpe.model. The same shard is written in both places (returned:
+    where each stream is written), the tokenizer copied. DATA_DIR, and the sizes the later records read
+    under other names, are set unless the parent set them: EMBEDDING_DIM (MODEL_DIM), VAL_BATCH_TOKENS
+    (VAL_BATCH_SIZE), and for their per-document test-time training TTT_CHUNK_SIZE (twice EVAL_STRIDE:
+    most documents, 13 to 42 tokens, have several chunks, so that it trains between them),
+    TTT_EVAL_SEQ_LEN (EVAL_SEQ_LEN), TTT_BATCH_SIZE (4 documents) and TTT_LORA_RANK (4)."""
+    data = os.path.dirname(req["val_shard"])
+    vocab = req["vocab_size"]
+    datasets = os.path.join(data, "datasets", f"fineweb10B_sp{vocab}")
+    tokenizers = os.path.join(data, "tokenizers")
+    os.makedirs(datasets, exist_ok=True)
+    os.makedirs(tokenizers, exist_ok=True)
+    with open(req["tokenizer"], "rb") as src, open(os.path.join(tokenizers, f"fineweb_{vocab}_bpe.model"), "wb") as dst:
+        dst.write(src.read())
+    os.environ.setdefault("DATA_DIR", data + os.sep)
+    if "MODEL_DIM" in os.environ:
+        os.environ.setdefault("EMBEDDING_DIM", os.environ["MODEL_DIM"])
+    for name, like in (("EMBEDDING_DIM", "MODEL_DIM"), ("VAL_BATCH_TOKENS", "VAL_BATCH_SIZE"),
+                       ("TTT_EVAL_SEQ_LEN", "EVAL_SEQ_LEN")):
+        if like in os.environ:
+            os.environ.setdefault(name, os.environ[like])
+    if os.environ.get("EVAL_STRIDE", "").isdigit():
+        os.environ.setdefault("TTT_CHUNK_SIZE", str(2 * int(os.environ["EVAL_STRIDE"])))
+    os.environ.setdefault("TTT_BATCH_SIZE", "4")
+    os.environ.setdefault("TTT_LORA_RANK", "4")
+    return [req["val_shard"], os.path.join(datasets, os.path.basename(req["val_shard"]))]
+
+
 def load_stream(torch, module, args, req, tokens):
     """Write the stream as the validation shard and read it back with the script's own loader."""
-    write_shard(req["val_shard"], tokens)
+    for path in req.get("shards") or [req["val_shard"]]:
+        write_shard(path, tokens)
     loader = getattr(module, "load_validation_tokens", None)
     if loader is None or args is None:
         return torch.tensor(tokens, dtype=torch.int64)
@@ -742,6 +1215,9 @@ class Harness:
         import torch
 
         neutralise_gpu(torch)
+        cpu_autocast(torch)
+        install_stand_ins(torch)
+        req["shards"] = data_layout(req)
         self.torch, self.np, self.spm = torch, np, spm
         self.rec = Recorder(torch, req["vocab_size"])
         patch_losses(torch, self.rec)
@@ -768,20 +1244,47 @@ class Subject:
         harness.rec.params = list(self.model.parameters())
         self.initial = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         instrument_model(torch, self.model, harness.rec)
-        sp = harness.spm.SentencePieceProcessor(model_file=req["tokenizer"])
-        luts_fn = getattr(module, "build_sentencepiece_luts", None)
+        self.sp = sp = harness.spm.SentencePieceProcessor(model_file=req["tokenizer"])
+        self.luts_name, luts_fn = luts_builder(module)
         if luts_fn is None:
-            raise ProbeSetupError("no_luts", "the script has no build_sentencepiece_luts(sp, vocab_size, device); "
-                                  "add golfkit_probe_adapter() with 'evaluators' (docs/probe.md)")
+            raise ProbeSetupError("no_luts", "the script has no byte-table builder (build_sentencepiece_luts(sp, "
+                                  "vocab_size, device), build_luts, ...); add golfkit_probe_adapter() with "
+                                  "'evaluators' (docs/probe.md)")
         self.luts = luts_fn(sp, req["vocab_size"], self.device)
         self.evaluators = evaluators(module, self.adapter)
+        self.val_data, self.val_data_kind = None, None
+
+    def hparams(self):
+        """The hyperparameters under every name the scripts give them."""
+        return dict.fromkeys(HPARAMS_NAMES, self.args)
+
+    def val_data_for(self, vt):
+        """The `val_data` an evaluator of the later records takes, holding this run's stream: the script's
+        own ValidationData(h, device) (it reads golfkit's shard and tokenizer where it looks for them, and
+        builds its byte tables), else a ValData; made once, copied per run with `val_tokens` replaced."""
+        if self.val_data is None:
+            cls = getattr(self.module, "ValidationData", None)
+            if inspect.isclass(cls):
+                try:
+                    made = cls(**bind(cls, dict(self.hparams(), device=self.device), "ValidationData"))
+                    if hasattr(made, "val_tokens"):
+                        self.val_data, self.val_data_kind = made, "ValidationData"
+                except Exception as exc:  # noqa: BLE001 - golfkit's own ValData serves instead; the report says why
+                    self.val_data_kind = f"ValData (ValidationData raised {type(exc).__name__}: {exc})"[:300]
+            if self.val_data is None:
+                self.val_data = ValData(self.sp, vt, self.luts)
+                self.val_data_kind = self.val_data_kind or "ValData"
+        vd = copy.copy(self.val_data)
+        vd.val_tokens = vt
+        return vd
 
     def summary(self, setup_s):
         """The result document before any evaluator ran: what was found and built."""
         return {"setup_s": setup_s, "available": sorted(self.evaluators),
                 "document_isolated": self.adapter.get("document_isolated"),
                 "model_class": type(self.model).__name__,
-                "model_params": sum(p.numel() for p in self.model.parameters())}
+                "model_params": sum(p.numel() for p in self.model.parameters()),
+                "luts": self.luts_name, "stand_ins": list(STAND_INS_USED)}
 
 
 def read_request(path):
@@ -808,14 +1311,15 @@ def probe_evaluator(harness, subject, req, fn):
         runs[run["id"]] = result
     code = getattr(inspect.unwrap(fn), "__code__", None)
     return {"runs": runs, "error": error, "seconds": time.time() - t1,
-            "line": code.co_firstlineno if code is not None else None}
+            "line": code.co_firstlineno if code is not None else None,
+            "stand_ins": list(STAND_INS_USED), "val_data": subject.val_data_kind}
 
 
 def probe_run(harness, subject, req, fn, run, loaded):
     """One planned run: (what the recorder saw, None), or (None, the error that ended the evaluator)."""
     tokens, vt = run_stream(harness, subject, req, run, loaded)
     reset_state(harness, subject)
-    known = evaluator_inputs(subject, req, vt)
+    known = evaluator_inputs(subject, req, vt, fn)
     rec = harness.rec
     rec.start(tokens, run.get("keep"), run.get("rows_at"))
     try:
@@ -863,26 +1367,64 @@ def reset_state(harness, subject):
     harness.np.random.seed(0)
 
 
-def evaluator_inputs(subject, req, vt):
+def evaluator_inputs(subject, req, vt, fn=None):
     """Values for an evaluator's parameters, by the names the scripts use (docs/probe.md)."""
     def noop(*a, **k):
         return None
 
-    args, model, luts = subject.args, subject.model, subject.luts
-    return {"args": args, "h": args, "hp": args, "hparams": args, "model": model,
-            "base_model": model, "rank": 0, "world_size": 1, "device": subject.device,
-            "grad_accum_steps": 1, "val_tokens": vt, "base_bytes_lut": luts[0],
-            "has_leading_space_lut": luts[1], "is_boundary_token_lut": luts[2],
-            "stride": req["stride"], "eval_stride": req["stride"], "seq_len": req["seq_len"],
-            "eval_seq_len": req["seq_len"], "log0": noop, "log_fn": noop, "log": noop,
-            "logger": noop, "print_fn": noop}
+    model, luts = subject.model, subject.luts
+    known = subject.hparams()
+    known.update({
+        "model": model, "base_model": model, "rank": 0, "world_size": 1, "device": subject.device,
+        "grad_accum_steps": 1, "val_tokens": vt, "base_bytes_lut": luts[0],
+        "has_leading_space_lut": luts[1], "is_boundary_token_lut": luts[2],
+        "stride": req["stride"], "eval_stride": req["stride"], "seq_len": req["seq_len"],
+        "eval_seq_len": req["seq_len"], "log0": noop, "log_fn": noop, "log": noop,
+        "logger": noop, "print_fn": noop})
+    try:
+        params = inspect.signature(fn).parameters if fn is not None else {}
+    except (TypeError, ValueError):
+        params = {}
+    if "val_data" in params:
+        known["val_data"] = subject.val_data_for(vt)
+    for pname, p in params.items():
+        method = forward_method(model, pname) if p.default is p.empty and pname not in known else None
+        if method is not None:
+            known[pname] = method
+    return known
+
+
+def forward_method(model, pname):
+    """The model's own forward_* method a required parameter names: `forward_ttt_train`, `forward_ttt_fn`,
+    `forward_ttt` -> model.forward_ttt (what the records' main() passes, compiled); None when the model has
+    no such method."""
+    if not pname.startswith("forward_"):
+        return None
+    base = pname
+    for suffix in ("_fn", "_train", "_compiled", "_func"):
+        if base.endswith(suffix) and base != "forward" + suffix:
+            base = base[: -len(suffix)]
+    method = getattr(model, base, None)
+    return method if callable(method) else None
 
 
 def failure(exc, stage):
-    """The result document for whatever else the record raised: an error, or memory when it says so."""
+    """The result document for whatever else the record raised: an error, or memory when it says so; its
+    reason names what is missing where that is known (a module, a newer Python)."""
     text = f"{type(exc).__name__}: {exc}"
     status = "memory" if "can't allocate memory" in text or "out of memory" in text.lower() else "error"
-    return {"status": status, "stage": stage, "detail": text[:1000], "traceback": traceback.format_exc()[-3000:]}
+    reason = status
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        reason = f"missing module {exc.name}"
+        text += " (not installed here, and golfkit has no CPU stand-in for it)"
+    elif isinstance(exc, SyntaxError) and stage == "import":
+        version = ".".join(map(str, sys.version_info[:3]))
+        reason = f"syntax error under Python {version}"
+        if "f-string" in str(exc) and sys.version_info < (3, 12):
+            reason = f"needs Python 3.12 (f-strings nesting the same quotes); this is Python {version}"
+        text += f" [{reason}]"
+    return {"status": status, "stage": stage, "reason": reason, "detail": text[:1000],
+            "traceback": traceback.format_exc()[-3000:]}
 
 
 def main():

@@ -9,8 +9,14 @@ The plan lists the runs the child makes for each evaluator:
 - `base`, `base2`: the stream as is, twice (the second checks that the evaluator is deterministic);
 - `c1_<t>`: the target of position t (token t + 1) replaced: no score before t may change;
 - `doc`: the document before a BOS replaced: the score at that BOS position may not change;
-- `sweep_<v>`: a one-window stream whose last target is v, for every v in the vocabulary: the evaluator's
-  probabilities at that position must sum to 1, and its distribution may not depend on v.
+- `sweep_<v>`: a short stream (the first `SWEEP_WINDOWS` windows of the base stream) in which the target of
+  position seq_len - 2 is v, for every v in the vocabulary: the evaluator's probabilities at that position
+  must sum to 1, and its distribution may not depend on v. The position is in the first window, which
+  every evaluator scores (a sliding window scores all of its first window, or at least its last stride);
+  its target is not the stream's last token, so a BOS there starts a document of two tokens, not one (the
+  2026-04 records' document finder refuses a one-token document); and the stream holds a batch of
+  several windows (their whole-sequence evaluator keeps whole batches of 4 sequences only, and a sliding
+  window that stops before the tail scores nothing on a one-window stream).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from golfkit.data.token_bytes import TokenByteTable, byte_table
 from golfkit.data.tokenizer import BOS_ID, train_tokenizer
 
 DEFAULT_VOCAB = 384
+SWEEP_WINDOWS = 4  # windows in the normalization sweep's stream (module docstring)
 
 
 @dataclass(frozen=True)
@@ -101,15 +108,17 @@ def make_plan(table: TokenByteTable, sp_is_byte: np.ndarray, seq_len: int = 32, 
     streams = {"base": base}
     sweep_position, sweep_tokens, rows_tokens = None, [], ()
     if sweep:
-        short = base[: seq_len + 1]
-        sweep_position = seq_len - 1
+        short = base[: min(SWEEP_WINDOWS, windows) * seq_len + 1]
+        sweep_position = seq_len - 2
+        target = short[sweep_position + 1]
         streams["short"] = short
         sweep_tokens = list(range(table.vocab_size))
         # full distributions are compared for a few targets: the real one, tokens of the context (what a
         # cache keyed on the target would reward) and tokens it lacks
-        seen = [v for v in dict.fromkeys(short[1:-1]) if v != short[-1] and v != BOS_ID]
-        unseen = [v for v in normal if v not in short]
-        rows_tokens = (short[-1], *rng.sample(seen, min(3, len(seen))), *rng.sample(unseen, min(2, len(unseen))))
+        context = short[: sweep_position + 1]
+        seen = [v for v in dict.fromkeys(context[1:]) if v != target and v != BOS_ID]
+        unseen = [v for v in normal if v not in context and v != target]
+        rows_tokens = (target, *rng.sample(seen, min(3, len(seen))), *rng.sample(unseen, min(2, len(unseen))))
         for v in sweep_tokens:
             run = {"id": f"sweep_{v}", "stream": "short", "edits": [[sweep_position + 1, v]],
                    "keep": [sweep_position]}

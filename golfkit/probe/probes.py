@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from golfkit.data.token_bytes import TokenByteTable
+from golfkit.data.tokenizer import BOS_ID
 from golfkit.findings import Finding, error, warning
 from golfkit.probe.inputs import Plan
 
@@ -79,11 +80,16 @@ class EvaluatorResult:
     status: dict[str, str] = field(default_factory=dict)
     returned: tuple[float, float] | None = None  # (val_loss, val_bpb) on the probe stream, random model
     scores: int = 0  # per-token scores observed in the base run
+    # what the child provided in place of CUDA-only code by the end of this evaluator (flash_attn_interface,
+    # triton, "autocast cuda->cpu (bfloat16)": docs/probe.md), and what its `val_data` was
+    stand_ins: tuple[str, ...] = ()
+    val_data: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "line": self.line, "seconds": round(self.seconds, 3), "status": self.status,
                 "val_loss": self.returned[0] if self.returned else None,
                 "val_bpb": self.returned[1] if self.returned else None, "scores": self.scores,
+                "stand_ins": list(self.stand_ins), "val_data": self.val_data,
                 "findings": [f.id for f in self.findings]}
 
 
@@ -207,11 +213,12 @@ def _changed(base: Run, other: Run, positions: list[int], cut: int | None = None
     return out
 
 
-def consumed_at(run: Run, token: int) -> int | None:
-    """Event time of the first parameter update that used stream token `token`, or None."""
+def consumed_at(run: Run, token: int, doc_start: bool = False) -> int | None:
+    """Event time of the first parameter update that used stream token `token`, or None. A document's BOS
+    (`doc_start`) read only as the first input of a training window is not used (score_before_update)."""
     last = 0
     for u in sorted(run.updates):
-        if any(last < t < u and lo <= token <= hi for lo, hi, t in run.train_uses):
+        if any(last < t < u and lo <= token <= hi and not (doc_start and token == lo) for lo, hi, t in run.train_uses):
             return u
         last = u
     return None
@@ -249,8 +256,8 @@ def normalization(ev: str, sweep: dict[int, Run], position: int, rows_tokens: tu
     missing = [v for v in range(vocab_size) if not losses.get(v)]
     if missing:
         return [], f"not run: position {position} was not scored for {len(missing)} of {vocab_size} targets"
-    for run in sweep.values():
-        cut = consumed_at(run, position + 1)
+    for v, run in sweep.items():
+        cut = consumed_at(run, position + 1, doc_start=v == BOS_ID)
         if cut is not None and min(s.time for s in run.scores if s.pos == position) > cut:
             return [], "not run: the target is trained on before it is scored (C3)"
     # the first score of the position: later ones (another pass) come from a model that has seen the target
@@ -278,8 +285,15 @@ def normalization(ev: str, sweep: dict[int, Run], position: int, rows_tokens: tu
     return found, ("fail" if found else "pass")
 
 
-def score_before_update(ev: str, run: Run, where: dict[str, Any]) -> list[Finding]:
-    """C3: no parameter update uses a token before that token's score is recorded."""
+def score_before_update(ev: str, run: Run, where: dict[str, Any], doc_starts: frozenset[int] = frozenset()
+                        ) -> list[Finding]:
+    """C3: no parameter update uses a token before that token's score is recorded.
+
+    A document's BOS (`doc_starts`: its stream indices) read as the first input of a training window is
+    not counted: every document begins with one, so training on a window of the next document tells
+    nothing about the previous document's last target, which is that BOS (per-document test-time training
+    that runs documents side by side trains the next document's first chunk before it scores the previous
+    document's last one)."""
     first_score: dict[int, int] = {}
     for s in run.scores:
         first_score[s.pos + 1] = min(first_score.get(s.pos + 1, s.time), s.time)
@@ -289,6 +303,8 @@ def score_before_update(ev: str, run: Run, where: dict[str, Any]) -> list[Findin
         for lo, hi, t in run.train_uses:
             if last_update < t < u:
                 for tok in range(lo, hi + 1):
+                    if tok == lo and tok in doc_starts:
+                        continue
                     if tok in first_score and first_score[tok] > u and tok not in early:
                         early[tok] = u
         last_update = u
@@ -350,6 +366,9 @@ def analyse_evaluator(ev: str, data: dict[str, Any], plan: Plan, table: TokenByt
                       claims_isolation: bool) -> EvaluatorResult:
     """Run every probe on one evaluator's recorded runs."""
     result = EvaluatorResult(ev, data.get("line"), float(data.get("seconds", 0.0)))
+    names = data.get("stand_ins")
+    result.stand_ins = tuple(str(n)[:80] for n in names[:20] if isinstance(n, str)) if isinstance(names, list) else ()
+    result.val_data = str(data["val_data"])[:300] if isinstance(data.get("val_data"), str) else None
     where = _where(ev, script, result.line)
     runs = {k: Run.from_json(v) for k, v in data.get("runs", {}).items()}
     err = data.get("error")
@@ -406,7 +425,8 @@ def analyse_evaluator(ev: str, data: dict[str, Any], plan: Plan, table: TokenByt
         result.status["bytes"] = "not run: val_loss does not follow from the observed scores"
     else:
         record("bytes", byte_accounting(ev, base, stream, table, where))
-    record("score_before_update", score_before_update(ev, base, where))
+    doc_starts = frozenset(i for i, tok in enumerate(stream) if tok == BOS_ID)
+    record("score_before_update", score_before_update(ev, base, where, doc_starts))
     record("single_pass", single_pass(ev, base, where))
     if not deterministic:
         for name in ("causality", "doc_isolation", "normalization"):

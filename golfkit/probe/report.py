@@ -19,11 +19,15 @@ def summary_finding(report: ProbeReport) -> Finding:
         others = [f"{name} {status}" for name, status in ev.status.items() if status != "pass"]
         parts.append(f"{ev.name} ({ev.seconds:.1f} s): " + ", ".join([f"{len(passed)} pass", *others]))
     what = "; ".join(parts) if parts else "no evaluator probed"
+    # CPU stand-ins the child provided for CUDA-only code (docs/probe.md, "What the child does")
+    stand_ins = sorted({name for ev in report.evaluators for name in ev.stand_ins})
+    used = f"; CPU stand-ins: {', '.join(stand_ins)}" if stand_ins else ""
     return info("probe.summary",
-                f"probes took {report.seconds:.1f} s (sandbox {report.sandbox.get('status', '?')}): {what}",
+                f"probes took {report.seconds:.1f} s (sandbox {report.sandbox.get('status', '?')}): {what}{used}",
                 file=report.script,
                 evidence={"seconds": round(report.seconds, 3),
-                          "evaluators": {ev.name: ev.status for ev in report.evaluators}})
+                          "evaluators": {ev.name: ev.status for ev in report.evaluators},
+                          "stand_ins": stand_ins})
 
 
 def record_report(report: ProbeReport) -> RecordReport:

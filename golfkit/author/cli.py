@@ -80,6 +80,8 @@ def new(folder: Path, logs: tuple[Path, ...], code: tuple[Path, ...], artifacts:
         click.echo(f"note: {note}")
     reports = verify_paths([record.path])
     click.echo(render(reports, "text"))
+    click.echo(f"next: golfkit check {record.path}  (verify, the byte budget, a re-run of the artifacts, the "
+               "statistics against the track's best; add --probes --trust-code for the probes)")
     click.get_current_context().exit(exit_code(reports))
 
 

@@ -177,3 +177,20 @@ def test_ci_check_runs_the_same_parts_on_a_pull_request(tmp_path: Path, record: 
     assert "check.budget.seed" in found
     assert "check.budget.seed" not in {f["id"] for r in json.loads(plain.output)["records"] for f in r["findings"]}
     assert_usage_error(runner.invoke(main, ["ci", "--repo", str(repo), "--base", "main", "--probes"]), "--check")
+
+
+def test_a_shipped_wrapper_is_proved(record: Path):
+    import base64
+    import lzma
+
+    payload = base64.b85encode(lzma.compress(b"import os\nprint(os.getcwd())\n")).decode()
+    (record / "train_gpt.py").write_text(f"import lzma as L,base64 as B\nexec(L.decompress(B.b85decode({payload!r})))\n")
+    result = check_record(record, FAST)
+    steps = {s.name: s for s in result.steps}
+    assert steps["wrapper"].checked and "decodes without running and compiles" in steps["wrapper"].detail
+    assert "minify.proof.layers" in ids(result)
+    broken = base64.b85encode(lzma.compress(b"def broken(:\n")).decode()
+    (record / "train_gpt.py").write_text(f"import lzma as L,base64 as B\nexec(L.decompress(B.b85decode({broken!r})))\n")
+    result = check_record(record, FAST)
+    assert "minify.proof.does_not_compile" in ids(result) and result.failed
+    assert "does not decode and compile" in {s.name: s for s in result.steps}["wrapper"].detail

@@ -132,6 +132,9 @@ def test_check_command_exit_codes_and_json(record: Path):
 def test_check_refuses_bad_input_in_one_line(tmp_path: Path, record: Path):
     runner = CliRunner()
     assert_usage_error(runner.invoke(main, ["check", str(tmp_path / "nowhere")]), "nowhere", "not a folder")
+    assert_usage_error(runner.invoke(main, ["check", str(record.parent)]), "is not a record folder but holds 1", "golfkit verify")
+    (tmp_path / "empty").mkdir()
+    assert_usage_error(runner.invoke(main, ["check", str(tmp_path / "empty")]), "no record folder found")
     assert_usage_error(runner.invoke(main, ["check", str(record), "--probes"]), "--trust-code")
     assert_usage_error(runner.invoke(main, ["check", str(record), "--unconfined"]), "--trust-code")
 

@@ -327,13 +327,17 @@ def check_options_valid(options: CheckOptions) -> None:
 def check_record(folder: str | Path, options: CheckOptions | None = None,
                  progress: Progress | None = None) -> CheckResult:
     """Check one record folder (see the module doc). Raises GolfkitError for a folder that is not a record."""
-    from golfkit.verify.api import verify_folders
+    from golfkit.verify.api import find_folders, verify_folders
 
     options = options or CheckOptions()
     check_options_valid(options)
     folder = Path(folder)
     if not folder.is_dir():
         raise GolfkitError(f"{folder}: not a folder; give one record folder (records/track_*/YYYY-MM-DD_name)")
+    found = find_folders([folder])
+    if [f.resolve() for f in found] != [folder.resolve()]:
+        raise GolfkitError(f"{folder} is not a record folder but holds {len(found)}: golfkit check takes one "
+                           f"(e.g. {found[0]}); golfkit verify {folder} verifies them all")
     steps = {"verify": Step("verify"), "against": Step("against")}
     extras = extra_checks(options, steps, progress)
     against = _against(folder, options, steps["against"])
@@ -406,6 +410,8 @@ def render_text(result: CheckResult, verbose: bool = False) -> str:
 
     lines = text_report.notice_lines(result.report.notices)
     lines += text_report.record_lines(result.report, verbose=verbose)
+    while lines and not lines[-1].strip():
+        lines.pop()
     width = max(len(s.name) for s in result.steps)
     checked = [s for s in result.steps if s.checked]
     not_checked = [s for s in result.steps if not s.checked]

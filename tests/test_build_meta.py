@@ -149,6 +149,11 @@ def test_best_without_brotli_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyP
     code.write_text("import os\nprint(os.getcwd())\n" * 50)
     r = run("build", "--checkpoint", str(ckpt), "--code", str(code), "--minified", "--dry-run")
     assert r.exit_code == 0, r.output
+    wrapped = tmp_path / "wrapped.py"  # a latin-1 wrapper (the records' trick), counted as minify packs it
+    assert run("minify", str(code), "--wrap", "latin1", "--codecs", "lzma", "-o", str(wrapped)).exit_code == 0
+    assert wrapped.read_bytes().startswith(b"#")  # a coding line: latin-1
+    r = run("build", "--checkpoint", str(ckpt), "--code", str(wrapped), "--minified", "--dry-run")
+    assert r.exit_code == 0 and "as golfkit minify packs it" in r.output, r.output
 
 
 def test_a_bad_codec_is_refused_before_torch_is_imported(tmp_path: Path):

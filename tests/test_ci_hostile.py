@@ -62,12 +62,11 @@ def commit(repo: Path) -> str:
 
 
 def crashed_log(folder: Path) -> str:
-    """A fourth seed's log that ends in a traceback: seed 42's run up to its last step, then a crash."""
-    lines = (folder / "train_seed42.log").read_text().splitlines()
-    last_step = max(i for i, line in enumerate(lines) if line.startswith("step:"))
-    lines = ["seed:7" if line == "seed:42" else line for line in lines[:last_step + 1]]
-    (folder / "train_seed7.log").write_text("\n".join([*lines, *CRASH]) + "\n")
-    return "train_seed7.log"
+    """The claimed seed's own log, ending in a traceback after its last line (a stopped log no claim
+    uses would read as an exploration, info; this one the claims depend on)."""
+    path = folder / "train_seed42.log"
+    path.write_text(path.read_text().rstrip("\n") + "\n" + "\n".join(CRASH) + "\n")
+    return "train_seed42.log"
 
 
 def huge_log(folder: Path) -> str:

@@ -166,7 +166,8 @@ def hostile_record(tmp_path):
     folder = write_record(tmp_path)
     hostile = folder.with_name("rec\x1b[31m<b>|`")
     folder.rename(hostile)
-    (hostile / NAME).write_text("Traceback (most recent call last):\n  boom\n")
+    # a log that is an error whatever its role (a traceback alone now reads as an unclaimed exploration)
+    (hostile / NAME).write_bytes(b"\x00\x01 binary, not a log\n")
     return hostile
 
 
@@ -185,11 +186,11 @@ def test_verify_of_a_hostile_record_is_escaped_end_to_end(tmp_path, fmt):
     if fmt == "text":
         assert [line for line in lines if line.startswith(("PASS", "FAIL"))] == [
             f"FAIL  {visible(folder)}  (1 errors, 0 warnings)"]
-        assert f"[log.traceback] {visible(NAME)} ends in a traceback" in out
+        assert f"[log.binary] {visible(NAME)} holds binary data" in out
     elif fmt == "markdown":
         assert [line for line in lines if line.startswith("#")] == ["## golfkit verify", f"### `` {visible(folder)} ``"]
         assert all("<" not in shape and "[" not in shape for shape in markup(out))
-        assert f"{visible(NAME)}:1" in {span for line in lines for span in code_spans(line)[0]}
+        assert visible(NAME) in {span for line in lines for span in code_spans(line)[0]}
     else:
         assert len(lines) == 2 and all(line.startswith("::") for line in lines)
         assert lines[0].startswith("::error file=") and "%0A# Injected" in lines[0]

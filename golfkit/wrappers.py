@@ -271,6 +271,9 @@ class _Interpreter:
         packed = _ascii7_shape(node)
         if packed is not None:
             return self._ascii7(*packed)
+        packed = _radix_shape(node)
+        if packed is not None:
+            return self._radix(*packed)
         receiver = None
         if isinstance(node.func, ast.Attribute):
             base = self.eval(node.func.value)
@@ -377,6 +380,26 @@ class _Interpreter:
             raise GolfkitError("ascii7 wrapper payload is longer than its stated length; the file is corrupt") from None
         return _Value(out, groups.steps + ["ascii7"])
 
+    def _radix(self, literal: ast.AST, length: int) -> _Value:
+        """What `reduce(lambda n,c:n*124+c-1-(c>13)-(c>34)-(c>92), LITERAL, 0).to_bytes(N, 'big')` gives, computed
+        the same way for any byte (divide and conquer, not digit by digit), and bounded before any work."""
+        digits = self.eval(literal)
+        data = digits.value
+        if not isinstance(data, bytes):
+            raise _NotWrapper
+        if length > MAX_RADIX_BYTES:
+            raise GolfkitError(f"radix124 wrapper payload of {length:,} bytes; golfkit decodes at most {MAX_RADIX_BYTES:,} "
+                               "(its own are the size of a compressed script)")
+        if len(data) > 2 * length + 16:
+            raise GolfkitError("radix124 wrapper payload has more digits than its stated length holds; the file is corrupt")
+        self.budget.spend(length, "radix124 payload")
+        value = _radix_value([c - 1 - (c > 13) - (c > 34) - (c > 92) for c in data], {})
+        try:
+            out = value.to_bytes(length, "big")
+        except OverflowError:
+            raise GolfkitError("radix124 wrapper payload does not fit its stated length; the file is corrupt") from None
+        return _Value(out, digits.steps + ["radix124"])
+
     def _transcode(self, value, name: str, encoding) -> str | bytes:
         if not isinstance(encoding, str):
             raise _NotWrapper
@@ -428,6 +451,50 @@ def codecs_normal(encoding: str) -> str:
         return stdlib_codecs.lookup(encoding).name
     except LookupError:
         return encoding
+
+
+# golfkit minify's radix124 decoder (golfkit.minify.wrap.RADIX_DECODER); only this exact lambda is decoded.
+_RADIX_DUMP = ast.dump(ast.parse("lambda n,c:n*124+c-1-(c>13)-(c>34)-(c>92)", mode="eval").body)
+MAX_RADIX_BYTES = 1 << 20
+
+
+def _radix_value(digits: list[int], powers: dict[int, int]) -> int:
+    """sum(d * 124**(k-1-i)): what the decoder's reduce computes, split in halves (near-linear time)."""
+    if len(digits) <= 64:
+        n = 0
+        for d in digits:
+            n = n * 124 + d
+        return n
+    half = len(digits) // 2
+    low = len(digits) - half
+    if low not in powers:
+        powers[low] = 124 ** low
+    return _radix_value(digits[:half], powers) * powers[low] + _radix_value(digits[half:], powers)
+
+
+def _radix_shape(node: ast.Call) -> tuple[ast.AST, int] | None:
+    """Match `__import__('functools').reduce(<the radix124 lambda>, LITERAL, 0).to_bytes(N, 'big')`: (LITERAL, N)."""
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and func.attr == "to_bytes" and isinstance(func.value, ast.Call)
+            and len(node.args) == 2 and not node.keywords):
+        return None
+    size, order = node.args
+    if not (isinstance(size, ast.Constant) and type(size.value) is int and size.value >= 0
+            and isinstance(order, ast.Constant) and order.value == "big"):
+        return None
+    call = func.value
+    if not (isinstance(call.func, ast.Attribute) and call.func.attr == "reduce" and len(call.args) == 3
+            and not call.keywords and isinstance(call.args[2], ast.Constant) and call.args[2].value == 0
+            and type(call.args[2].value) is int):
+        return None
+    module = call.func.value
+    if not (isinstance(module, ast.Call) and isinstance(module.func, ast.Name) and module.func.id == "__import__"
+            and len(module.args) == 1 and isinstance(module.args[0], ast.Constant)
+            and module.args[0].value == "functools" and not module.keywords):
+        return None
+    if ast.dump(call.args[0]) != _RADIX_DUMP:
+        return None
+    return call.args[1], size.value
 
 
 def _ascii7_shape(node: ast.Call) -> tuple[ast.AST, int] | None:

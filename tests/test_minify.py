@@ -20,7 +20,7 @@ from golfkit.files import decode_source
 from golfkit.minify.minify import minify_source, traps
 from golfkit.minify.packer import pack, records_recipe
 from golfkit.minify.proof import prove
-from golfkit.minify.wrap import ALL_CODECS, ascii7_literal, candidates, latin1_literal
+from golfkit.minify.wrap import ALL_CODECS, ascii7_literal, candidates, latin1_literal, radix_literal
 from golfkit.wrappers import unwrap_source
 
 # A small program with the habits of a training script, long enough that wrapping pays.
@@ -167,7 +167,7 @@ def test_getsource_is_no_trap_any_more(tmp_path):
 # --- wrappers -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("encoding", ["latin1", "ascii7", "base85"])
+@pytest.mark.parametrize("encoding", ["latin1", "radix124", "ascii7", "base85"])
 @pytest.mark.parametrize("codec", ALL_CODECS)
 def test_every_wrapper_runs_the_same_program(tmp_path, codec, encoding):
     plain = tmp_path / "plain.py"
@@ -198,6 +198,18 @@ def test_ascii7_literal_is_ascii_and_round_trips(blob):
     assert literal.isascii() and all(b < 128 for b in groups)
     bits = "".join(format(b, "07b") for b in groups)
     assert (int(bits, 2).to_bytes(len(blob), "big") if bits else b"") == blob
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300))
+def test_radix124_literal_is_ascii_without_escapes_and_round_trips(blob):
+    import functools
+
+    literal, length = radix_literal(blob)
+    digits = ast.literal_eval(literal)
+    assert literal.isascii() and "\\" not in literal and not set(digits) & {0, 13, 34, 92}
+    value = functools.reduce(lambda n, c: n * 124 + c - 1 - (c > 13) - (c > 34) - (c > 92), digits, 0)
+    assert value.to_bytes(length, "big") == blob
 
 
 def test_latin1_overhead_is_small():

@@ -309,3 +309,30 @@ def test_a_runner_with_a_payload_read_at_run_time_is_an_error():
     text = wrapper_text("__import__('lzma').decompress(open('payload.bin','rb').read())")
     with pytest.raises(GolfkitError, match="cannot decode"):
         unwrap_source(text)
+
+
+def radix_wrapper(blob: bytes, length: int | None = None, decoder: str | None = None) -> str:
+    from golfkit.minify.wrap import RADIX_DECODER, radix_literal, wrapper_text
+
+    literal, size = radix_literal(blob)
+    return wrapper_text(f"__import__('zlib').decompress(__import__('functools').reduce({decoder or RADIX_DECODER},"
+                        f"{literal},0).to_bytes({size if length is None else length},'big'))")
+
+
+def test_radix124_payload_decodes_exactly_as_the_wrapper_computes_it():
+    found = unwrap_source(radix_wrapper(zlib.compress(PROGRAM.encode())))
+    assert found is not None and found.source == PROGRAM and found.layers == ("radix124+zlib",)
+
+
+@pytest.mark.parametrize(("length", "words"), [(3, "more digits than its stated length holds"),
+                                               (50, "does not fit its stated length"),
+                                               (2 << 20, "golfkit decodes at most 1,048,576")])
+def test_radix124_payload_of_the_wrong_or_a_huge_length_is_an_error(length, words):
+    with pytest.raises(GolfkitError, match=words):
+        unwrap_source(radix_wrapper(zlib.compress(PROGRAM.encode()), length))
+
+
+def test_radix124_with_another_digit_function_is_not_decoded():
+    text = radix_wrapper(zlib.compress(PROGRAM.encode()), decoder="lambda n,c:n*124+c")
+    with pytest.raises(GolfkitError, match="cannot decode"):
+        unwrap_source(text)

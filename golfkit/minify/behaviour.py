@@ -116,9 +116,15 @@ def prove_behaviour(original: str, packed: bytes, where: str, *, script_name: st
                "missing_modules": missing_modules(tree, {Path(n).stem for n, _ in siblings}),
                "torch": bool(top_level_imports(tree) & ({"torch"} | STAND_IN_MODULES))}
     jobs = [("original", original.encode("utf-8")), ("packed", packed)]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        original_side, packed_side = pool.map(
-            lambda job: _run(job[0], job[1], name, siblings, request, stand_ins, options), jobs)
+    if options.unconfined:
+        # no sandbox: the paths the code sees are the host's, so both run one after the other in one folder
+        with tempfile.TemporaryDirectory(prefix="golfkit-minify-") as tmp:
+            original_side, packed_side = (_run(label, data, name, siblings, request, stand_ins, options, Path(tmp))
+                                          for label, data in jobs)
+    else:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            original_side, packed_side = pool.map(
+                lambda job: _run(job[0], job[1], name, siblings, request, stand_ins, options), jobs)
     return compare(original_side, packed_side, where, wrapper_names(packed))
 
 
@@ -194,9 +200,14 @@ def _siblings(folder: Path, skip: set[str]) -> list[tuple[str, bytes]]:
 
 
 def _run(label: str, data: bytes, name: str, siblings: list[tuple[str, bytes]], request: dict[str, Any],
-         stand_ins: Path, options: BehaviourOptions) -> Side:
+         stand_ins: Path, options: BehaviourOptions, root: Path | None = None) -> Side:
+    """One contained import in a Box of its own (inside the sandbox every Box's paths are the same), or, given
+    `root`, in a Box at that root, emptied first (unconfined runs: both sides see the same host paths)."""
     with tempfile.TemporaryDirectory(prefix=f"golfkit-minify-{label}-") as tmp:
-        box = Box(Path(tmp), confined=not options.unconfined)
+        if root is not None:
+            for part in ("work", "data", "in", "tmp"):
+                shutil.rmtree(root / part, ignore_errors=True)
+        box = Box(root or Path(tmp), confined=not options.unconfined)
         for sibling, content in siblings:
             (box.work / sibling).write_bytes(content)
         script = box.work / name

@@ -40,9 +40,11 @@ _PROOF_HELP = ("behaviour (default): also import the original and the packed scr
 @click.argument("script", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out", type=click.Path(path_type=Path),
               help="Where to write the result (default: SCRIPT with suffix .min.py).")
-@click.option("--wrap", type=click.Choice(["auto", "none", "latin1", "ascii7", "base85"]), default="auto", show_default=True,
-              help="auto: the smallest of plain and latin1, ascii7 and base85 wrappers (ASCII only for a script "
-                   "that reads itself as text); none: minify only; latin1/ascii7/base85: wrap with that encoding.")
+@click.option("--wrap", type=click.Choice(["auto", "none", "latin1", "radix124", "ascii7", "base85"]), default="auto",
+              show_default=True,
+              help="auto: the smallest of plain and latin1, radix124, ascii7 and base85 wrappers (ASCII only for a "
+                   "script that reads itself as text); none: minify only; latin1/radix124/ascii7/base85: wrap with "
+                   "that encoding.")
 @click.option("--codecs", "codec_list", default="all", show_default=True,
               help="Compressors to try: all (those installed), stdlib (lzma, zlib), or a comma list of "
                    "lzma,zlib,zstd,brotli,ppmd (each must be installed).")

@@ -109,7 +109,7 @@ def pack(text: str, where: str = "script", wrap: str = "auto", codecs: tuple[str
         raise GolfkitError(
             f"{where}{line}: the script reads its own file as UTF-8 text ({self_read.evidence['call'][:60]}); a {wrap} "
             "wrapper is not UTF-8, so it would fail there with UnicodeDecodeError: use --wrap ascii7 or base85 (or "
-            "auto), or make the script read Path(__file__).read_bytes()")
+            "auto; radix124 too), or make the script read Path(__file__).read_bytes()")
     if wrap == "auto" and self_read is not None:
         encodings = TEXT_SAFE_ENCODINGS
     usable = available_codecs(codecs)

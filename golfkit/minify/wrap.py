@@ -8,6 +8,8 @@ Encodings of the compressed payload:
 - "ascii7": the payload's bits in 7-bit groups, one ASCII character each, in a bytes literal; the
   file stays ASCII (so valid UTF-8) at about 17% over the payload, against base85's 25%. For
   scripts that read their own file as UTF-8 text.
+- "radix124": the payload as a number in base 124, one ASCII character a digit, no escapes: 15% over
+  the payload, ~45 bytes more decoder than ascii7. For scripts that read their own file as text.
 Compressors: lzma (raw LZMA2, xz and the .lzma "alone" format, with tuned literal/position bits),
 zlib, zstd, brotli, PPMd (variant I). Every candidate is built; the smallest file wins.
 Every compressor here is deterministic, so the same input always gives the same bytes.
@@ -22,9 +24,14 @@ from dataclasses import dataclass
 
 from golfkit.errors import GolfkitError
 
-ENCODINGS = ("latin1", "ascii7", "base85")
+ENCODINGS = ("latin1", "radix124", "ascii7", "base85")
 # Encodings whose file is valid UTF-8 (what a script that reads itself as text needs).
-TEXT_SAFE_ENCODINGS = ("ascii7", "base85")
+TEXT_SAFE_ENCODINGS = ("radix124", "ascii7", "base85")
+# radix124: the payload as one number written in base 124, one ASCII character per digit: every byte 1-127
+# but CR (the tokenizer turns it into a newline), the double quote and the backslash, so the bytes literal
+# needs no escape at all. log2(124) = 6.95 bits a character, against ascii7's 7 bits less its escapes.
+RADIX = 124
+RADIX_DECODER = "lambda n,c:n*124+c-1-(c>13)-(c>34)-(c>92)"
 STDLIB_CODECS = ("lzma", "zlib")
 ALL_CODECS = ("lzma", "zlib", "zstd", "brotli", "ppmd")
 # Module each codec needs at run time, on the machine that runs the wrapped script.
@@ -177,6 +184,10 @@ def _build(encoding: str, codec: str, detail: str, blob: bytes, call: str) -> Ca
 
         data_expr = "__import__('base64').b85decode(\"" + base64.b85encode(blob).decode("ascii") + '")'
         data = wrapper_text(call.format(d=data_expr)).encode("ascii")
+    elif encoding == "radix124":
+        literal, length = radix_literal(blob)
+        data_expr = f"__import__('functools').reduce({RADIX_DECODER},{literal},0).to_bytes({length},'big')"
+        data = wrapper_text(call.format(d=data_expr)).encode("ascii")
     elif encoding == "ascii7":
         length = len(blob)
         data_expr = f"int(''.join(f'{{c:07b}}'for c in {ascii7_literal(blob)}),2).to_bytes({length},'big')"
@@ -187,6 +198,36 @@ def _build(encoding: str, codec: str, detail: str, blob: bytes, call: str) -> Ca
     else:
         raise GolfkitError(f"unknown encoding {encoding!r}: choose from {', '.join(ENCODINGS)}")
     return Candidate(encoding, codec, detail, len(blob), data)
+
+
+def radix_digits(length: int) -> int:
+    """How many base-124 digits hold any number of `length` bytes."""
+    k = length * 8 * 1000 // 6955
+    while RADIX ** k < 256 ** length:
+        k += 1
+    return k
+
+
+def _to_digits(n: int, k: int, powers: dict[int, int]) -> list[int]:
+    """`n` as exactly `k` base-124 digits, most significant first (divide and conquer: near-linear)."""
+    if k <= 64:
+        out = [0] * k
+        for i in range(k - 1, -1, -1):
+            n, out[i] = divmod(n, RADIX)
+        return out
+    half = k // 2
+    if half not in powers:
+        powers[half] = RADIX ** half
+    high, low = divmod(n, powers[half])
+    return _to_digits(high, k - half, powers) + _to_digits(low, half, powers)
+
+
+def radix_literal(blob: bytes) -> tuple[str, int]:
+    """A bytes literal of `blob` as base-124 digits (no escapes), and the byte length the decoder restores."""
+    digits = _to_digits(int.from_bytes(blob, "big"), radix_digits(len(blob)), {})
+    chars = bytes(d + 1 + (d >= 12) + (d >= 32) + (d >= 89) for d in digits)
+    assert not set(chars) & {0, 13, 34, 92}
+    return 'b"""' + chars.decode("ascii") + '"""', len(blob)
 
 
 def ascii7_groups(blob: bytes) -> bytes:

@@ -135,6 +135,7 @@ def main() -> None:
                         help="input tokens per batch (default: golfkit eval's own choice for the device and model)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd golfkit")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--only", choices=("example", "baseline"), default=None, help="time one model size only")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     if args.threads:
@@ -146,14 +147,16 @@ def main() -> None:
           f"measured {dtype} matmul {peak / 1e9:,.1f} GFLOP/s")
     torch.manual_seed(0)
     models = []
-    example = _example_model(device)
-    if example is not None:
-        models.append(example)
-    else:
-        cfg, seq = SIZES["example-fallback"]
-        models.append(("example-sized (no example record found)", GPT(cfg).to(device).eval(), seq))
-    cfg, seq = SIZES["baseline"]
-    models.append(("baseline 9x512 vocab 1024", GPT(cfg).to(device).eval(), seq))
+    if args.only != "baseline":
+        example = _example_model(device)
+        if example is not None:
+            models.append(example)
+        else:
+            cfg, seq = SIZES["example-fallback"]
+            models.append(("example-sized (no example record found)", GPT(cfg).to(device).eval(), seq))
+    if args.only != "example":
+        cfg, seq = SIZES["baseline"]
+        models.append(("baseline 9x512 vocab 1024", GPT(cfg).to(device).eval(), seq))
     results = {"device": str(device), "matmul_flops_per_s": peak, "models": []}
     for name, model, seq in models:
         r = bench(name, model, seq, args, device, peak)

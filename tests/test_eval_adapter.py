@@ -392,3 +392,18 @@ def test_a_model_that_hides_its_logits_gets_one_line_naming_the_hook(ds, tmp_pat
     (line,) = [ln for ln in out.strip().splitlines() if ln.strip()]
     assert "returns only its loss" in line and "add forward_logits(self, input_ids)" in line
     assert "Traceback" not in out
+
+
+@pytest.mark.slow
+@needs_sandbox
+@pytest.mark.parametrize("folder", corpus_params(["track_10min_16mb/2026-03-17_NaiveBaseline"]))
+def test_rerun_in_another_precision_widens_the_tolerance_and_says_why(folder, ds, tmp_path, monkeypatch):
+    rec, claim = make_record(folder, ds, tmp_path, monkeypatch)
+    found = rerun_findings(rec, precision="fp32")
+    (metrics,) = found["rerun.metrics"]
+    precision = metrics.evidence["precision"]
+    assert precision["record"] == "bf16" and precision["rerun"] == "fp32" and precision["tolerance"] == 1e-3
+    assert "float32 and bf16 autocast differ" in precision["why"] and precision["why"] in metrics.message
+    off = abs(metrics.evidence["results"]["standard"]["val_bpb"] - claim["val_bpb"])
+    assert 1e-5 < off < 1e-3  # a real difference, which the widened tolerance accepts
+    assert "rerun.val_bpb.mismatch" not in found and found["rerun.val_bpb.matched"]

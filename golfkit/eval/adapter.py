@@ -57,6 +57,7 @@ HPARAMS_NAMES = ("args", "h", "hp", "hparams", "hyperparameters", "config", "cfg
 # Functions a script calls on its freshly built model to set parameter dtypes (`restore_fp32_params(m)`).
 DTYPE_STEP = re.compile(r"restore|fp32|float|dtype|cast", re.IGNORECASE)
 BF16_EVAL = re.compile(r"autocast\([^)]*bfloat16")
+MAX_SETTING_CHARS = 1000
 
 # (inputs [B, T] int64, targets [B, T] int64) -> logits [B, T, >= vocab]
 LogitsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -96,6 +97,9 @@ def hyperparameter_env(source: str, settings: Mapping[str, str]) -> tuple[dict[s
     ignored = []
     for name, value in settings.items():
         value = str(value).strip()
+        if len(value) > MAX_SETTING_CHARS or "\0" in value or "\n" in value:
+            ignored.append(name)  # no hyperparameter is a page of text
+            continue
         if name in attrs:
             var, parse = attrs[name]
             env[var] = _convert(value, parse)
@@ -491,12 +495,16 @@ def _captured_logits(model: torch.nn.Module) -> LogitsFn:
         with _replaced(F.cross_entropy, capture):
             model(x, y)
         b, t = x.shape
+        fitting = []  # (logits [B, T, V], whether the loss was taken against exactly the next tokens)
         for logits, target in seen:
-            if isinstance(target, torch.Tensor) and target.numel() == b * t and torch.equal(target.reshape(b, t), y):
-                if logits.dim() == 2 and logits.shape[0] == b * t:
-                    return logits.view(b, t, logits.shape[1])
-                if logits.dim() == 3 and logits.shape[:2] == (b, t):
-                    return logits
+            if logits.dim() == 2 and logits.shape[0] == b * t:
+                logits = logits.view(b, t, logits.shape[1])
+            if logits.dim() == 3 and logits.shape[:2] == (b, t):
+                exact = isinstance(target, torch.Tensor) and target.numel() == b * t and torch.equal(target.reshape(b, t), y)
+                fitting.append((logits, exact))
+        exact = [logits for logits, same in fitting if same]
+        if exact or len(fitting) == 1:
+            return (exact or [fitting[0][0]])[0]
         shapes = ", ".join(f"{list(i.shape)}" for i, _ in seen) or "no call"
         raise AdapterError(NO_LOGITS.format(seen=shapes))
 

@@ -7,15 +7,16 @@ On a GPU, `bf16` is torch's own CUDA autocast. On a CPU, torch's CPU autocast is
 (its op lists differ: CUDA runs rms_norm, pow, softmax, exp, rsqrt and sum in float32, the CPU in
 bfloat16), so golfkit emulates CUDA's policy (`CudaAutocast`, a TorchFunctionMode):
 
-- matrix products (linear, matmul, bmm, scaled_dot_product_attention, ...): float inputs rounded to
-  bfloat16, the product computed in float32 (what a bf16 GEMM with float32 accumulation computes, at
-  the CPU's float32 speed), the result rounded to bfloat16;
+- matrix products (linear, matmul, bmm, ...): float inputs rounded to bfloat16, the product computed
+  in float32 (what a bf16 GEMM with float32 accumulation computes, at the CPU's float32 speed), the
+  result rounded to bfloat16; scaled_dot_product_attention as a flash kernel computes it (float32
+  scores and softmax, the probabilities rounded to bfloat16 before they multiply V);
 - CUDA's float32 ops (norms, pow, exp, log, softmax, losses, sum, ...): inputs cast to float32;
 - cat, stack and CUDA's other promoting ops: inputs cast to the widest float type among them;
 - everything else as called (elementwise ops on bfloat16 tensors stay in bfloat16, as on the GPU).
 
-What it does not reproduce: the GPU kernels' own summation orders (flash attention's online softmax,
-split-K GEMMs). Those are measured by bench/device_check.py on a GPU.
+What it does not reproduce: the GPU kernels' own summation orders (flash attention's blockwise online
+softmax, split-K GEMMs). Those are measured by bench/device_check.py on a GPU.
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ class CudaAutocast(TorchFunctionMode):
             def rounded(x: Any) -> Any:
                 return x.to(dtype).float() if _eligible(x) else x
 
-            out = func(*tree_map(rounded, args), **tree_map(rounded, kwargs))
+            if name == "scaled_dot_product_attention":
+                out = flash_attention(*tree_map(rounded, args), dtype=dtype, **tree_map(rounded, kwargs))
+            else:
+                out = func(*tree_map(rounded, args), **tree_map(rounded, kwargs))
             return tree_map(lambda y: y.to(dtype) if _eligible(y) else y, out)
         if name in FP32 or (name in FP32_UNLESS_DTYPE and kwargs.get("dtype") is None and args and _eligible(args[0])):
             def wide(x: Any) -> Any:
@@ -94,6 +98,32 @@ class CudaAutocast(TorchFunctionMode):
 
                     return func(*tree_map(cast, args), **tree_map(cast, kwargs))
         return func(*args, **kwargs)
+
+
+def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                    dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+                    enable_gqa: bool = False, *, dtype: torch.dtype) -> torch.Tensor:
+    """scaled_dot_product_attention as a bf16 flash-attention kernel computes it, in float32 on bf16-rounded
+    q, k, v: scores and softmax statistics in float32, the probabilities rounded to `dtype` before they
+    multiply V (the kernel's P @ V is a bf16 matrix product), the row sums taken before that rounding.
+    Arguments it does not model (dropout, a float mask) go to torch's own function."""
+    if dropout_p or (attn_mask is not None and attn_mask.dtype != torch.bool):
+        return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
+                                                                is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
+    if k.shape[-3] != q.shape[-3]:  # grouped keys and values: query head h reads kv head h // (H / Hk)
+        rep = q.shape[-3] // k.shape[-3]
+        k, v = k.repeat_interleave(rep, dim=-3), v.repeat_interleave(rep, dim=-3)
+    scores = torch.matmul(q, k.transpose(-2, -1)) * (q.shape[-1] ** -0.5 if scale is None else scale)
+    tq, tk = scores.shape[-2], scores.shape[-1]
+    allowed = attn_mask
+    if is_causal:
+        causal = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril()
+        allowed = causal if allowed is None else allowed & causal
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    top = scores.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).min)
+    probs = torch.exp(scores - top)
+    return torch.matmul(probs.to(dtype).float(), v) / probs.sum(dim=-1, keepdim=True)
 
 
 def _leaves(args: tuple, kwargs: dict) -> list[Any]:

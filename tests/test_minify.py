@@ -377,3 +377,12 @@ def test_cli_proof_static_runs_nothing_and_says_behaviour_is_not_proven(tmp_path
     assert result.exit_code == 0, result.output
     assert "BEHAVIOUR NOT PROVEN (--proof static)" in result.output and "minify.behaviour" not in result.output
     assert run_file(tmp_path / "train_gpt.min.py", tmp_path) == run_file(script, tmp_path)
+
+
+def test_radix124_is_not_written_for_a_payload_too_large_to_decode_quickly(monkeypatch):
+    from golfkit.minify import wrap
+
+    monkeypatch.setattr(wrap, "RADIX_MAX_PAYLOAD", 100)
+    assert [c.encoding for c in candidates(minify_source(SCRIPT).source, ("lzma",))] == ["latin1", "ascii7", "base85"]
+    with pytest.raises(GolfkitError, match="radix124 wrapper decodes in time quadratic"):
+        pack(SCRIPT, "s.py", wrap="radix124", codecs=("lzma",))

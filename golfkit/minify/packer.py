@@ -15,6 +15,7 @@ from golfkit.minify.wrap import (
     ALL_CODECS,
     ENCODINGS,
     INSTALL,
+    RADIX_MAX_PAYLOAD,
     RUNTIME_MODULE,
     STDLIB_CODECS,
     TEXT_SAFE_ENCODINGS,
@@ -115,6 +116,9 @@ def pack(text: str, where: str = "script", wrap: str = "auto", codecs: tuple[str
     usable = available_codecs(codecs)
     missing = missing_codecs(codecs)
     found = tuple(candidates(minified.source, usable, encodings)) if encodings and minified.source else ()
+    if wrap == "radix124" and minified.source and not found:
+        raise GolfkitError(f"{where}: --wrap radix124: the compressed program is over {RADIX_MAX_PAYLOAD:,} bytes, and a "
+                           "radix124 wrapper decodes in time quadratic in its size; use --wrap ascii7 (or auto)")
     plain = minified.source.encode("utf-8")
     best = min(found, key=lambda c: (c.size, c.name), default=None)
     chosen = best if best is not None and (best.size < len(plain) or wrap != "auto") else None

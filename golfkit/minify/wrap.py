@@ -32,6 +32,9 @@ TEXT_SAFE_ENCODINGS = ("radix124", "ascii7", "base85")
 # needs no escape at all. log2(124) = 6.95 bits a character, against ascii7's 7 bits less its escapes.
 RADIX = 124
 RADIX_DECODER = "lambda n,c:n*124+c-1-(c>13)-(c>34)-(c>92)"
+# The wrapper decodes digit by digit, each a multiply-add on the growing number: quadratic time. 22 KB took 0.8 s
+# on a loaded 2-core machine; golfkit writes radix124 only for payloads up to this size (~2 s there).
+RADIX_MAX_PAYLOAD = 32 << 10
 STDLIB_CODECS = ("lzma", "zlib")
 ALL_CODECS = ("lzma", "zlib", "zstd", "brotli", "ppmd")
 # Module each codec needs at run time, on the machine that runs the wrapped script.
@@ -149,7 +152,10 @@ def candidates(source: str, codecs: tuple[str, ...] = ALL_CODECS,
     for codec in codecs:
         variants = compressed_variants(payload, codec)
         for encoding in encodings:
-            best = min((_build(encoding, codec, detail, blob, call) for detail, blob, call in variants),
+            usable = [v for v in variants if encoding != "radix124" or len(v[1]) <= RADIX_MAX_PAYLOAD]
+            if not usable:
+                continue  # a payload too large to decode quickly digit by digit: the other encodings only
+            best = min((_build(encoding, codec, detail, blob, call) for detail, blob, call in usable),
                        key=lambda c: (c.size, c.detail))
             out.append(best)
     return out

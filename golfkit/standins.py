@@ -8,13 +8,13 @@ raises StandInUnsupported rather than give another function); Triton kernels tha
 
 Deliberately standalone (standard library only; torch is passed in), so that a child that must not import
 golfkit (the probe's) can load this file by path as well as golfkit's own evaluation child can import it.
-Taken from the probe child's stand-ins (golfkit/probe/child.py), where they were first written.
+The probe's child loads this file by path (golfkit/probe/run.py copies it beside the child).
 """
 
 import sys
 
 # What the child provided in place of something the record's code needs on CUDA, in the order first used
-# (the probe and golfkit eval --trust-code report them).
+# (the probe, golfkit eval --trust-code and minify's behaviour proof report them).
 STAND_INS_USED = []
 
 
@@ -36,24 +36,35 @@ def attention_reference(torch, q, k, v, scale, causal, window, softcap, dropout_
     right) of that diagonal (-1: unbounded). A query that may see no key gets 0 (and lse -inf). Computed in
     float32 (the kernel's accumulators) and returned in q's dtype, with the log-sum-exp [B, H, Tq] when
     asked."""
+    Tq, Tk = q.shape[1], k.shape[1]
+    rows = torch.arange(Tq, device=q.device)[:, None] + (Tk - Tq)
+    cols = torch.arange(Tk, device=q.device)[None, :]
+    return attend(torch, q, k, v, window_mask(torch, rows, cols, causal, window), scale, softcap, dropout_p,
+                  want_lse)
+
+
+def window_mask(torch, rows, cols, causal, window):
+    """Which key each query may see: rows [Tq, 1] and cols [1, Tk] are their places on one diagonal."""
+    left, right = (-1, -1) if window is None else (int(window[0]), int(window[1]))
+    if causal:
+        right = 0
+    allowed = torch.ones(rows.shape[0], cols.shape[1], dtype=torch.bool, device=rows.device)
+    if right >= 0:
+        allowed &= cols <= rows + right
+    if left >= 0:
+        allowed &= cols >= rows - left
+    return allowed
+
+
+def attend(torch, q, k, v, allowed, scale, softcap, dropout_p=0.0, want_lse=False):
+    """Attention of q [B, Tq, H, D] over k, v [B, Tk, Hk, D] where `allowed` [Tq, Tk] says so, in float32."""
     F = torch.nn.functional
-    _, Tq, H, D = q.shape
-    Tk, Hk = k.shape[1], k.shape[2]
+    H, D, Hk = q.shape[2], q.shape[3], k.shape[2]
     if H % Hk:
         raise StandInUnsupported(f"flash-attention stand-in: {H} query heads over {Hk} key/value heads")
     if Hk != H:
         k, v = k.repeat_interleave(H // Hk, dim=2), v.repeat_interleave(H // Hk, dim=2)
     scale = D ** -0.5 if scale is None else float(scale)
-    left, right = (-1, -1) if window is None else (int(window[0]), int(window[1]))
-    if causal:
-        right = 0
-    rows = torch.arange(Tq, device=q.device)[:, None] + (Tk - Tq)
-    cols = torch.arange(Tk, device=q.device)[None, :]
-    allowed = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device)
-    if right >= 0:
-        allowed &= cols <= rows + right
-    if left >= 0:
-        allowed &= cols >= rows - left
     seen = allowed.any(-1)  # [Tq]
     with torch.autocast("cpu", enabled=False):
         qf, kf, vf = (t.transpose(1, 2).float() for t in (q, k, v))  # [B, H, T, D]
@@ -78,7 +89,7 @@ def attention_reference(torch, q, k, v, scale, causal, window, softcap, dropout_
 def _unsupported(what, **extras):
     """Refuse arguments the stand-in does not compute (non-default values only)."""
     for name, value in extras.items():
-        if value is not None and value is not False and value != 0 and value != (-1, -1):
+        if value is not None and not (isinstance(value, (bool, int, float)) and not value):
             raise StandInUnsupported(f"golfkit's CPU stand-in for {what} does not implement {name}={value!r}")
 
 
@@ -88,12 +99,23 @@ def varlen_reference(torch, q, k, v, cu_q, cu_k, seqused_q, seqused_k, scale, ca
     q[cu_q[s]:cu_q[s+1]] against k[cu_k[s]:cu_k[s+1]] (its first seqused_* rows when given), each on its
     own as attention_reference computes it. Rows in no segment are 0 (lse -inf), as flash-attention
     leaves them."""
-    out = torch.zeros_like(q)
-    lse = torch.full((q.shape[1], q.shape[0]), float("-inf"), dtype=torch.float32, device=q.device)
     bq = [int(b) for b in cu_q.tolist()]
     bk = [int(b) for b in cu_k.tolist()]
     if len(bq) != len(bk):
         raise StandInUnsupported("flash-attention stand-in: cu_seqlens_q and cu_seqlens_k differ in length")
+    if bq == bk and seqused_q is None and seqused_k is None and q.shape[0] == k.shape[0]:
+        # the same segments for queries and keys (self-attention, as the records call it): one attention
+        # over the packed row, each query seeing only keys of its own segment (a block-diagonal mask)
+        seg = torch.full((q.shape[0],), -1, dtype=torch.int64, device=q.device)
+        for s in range(len(bq) - 1):
+            seg[bq[s]:bq[s + 1]] = s
+        place = torch.arange(q.shape[0], device=q.device)
+        allowed = window_mask(torch, place[:, None], place[None, :], causal, window)
+        allowed &= (seg[:, None] == seg[None, :]) & (seg[:, None] >= 0)
+        got = attend(torch, q[None], k[None], v[None], allowed, scale, softcap, dropout_p, want_lse)
+        return (got[0][0], got[1][0]) if want_lse else got[0]
+    out = torch.zeros_like(q)
+    lse = torch.full((q.shape[1], q.shape[0]), float("-inf"), dtype=torch.float32, device=q.device)
     for s in range(len(bq) - 1):
         q0, q1, k0, k1 = bq[s], bq[s + 1], bk[s], bk[s + 1]
         if seqused_q is not None:
@@ -223,7 +245,7 @@ def triton_module(name):
             return Absent(f"{self._path}.{attr}")
 
         def __call__(self, *args, **kwargs):
-            raise RuntimeError(f"{self._path}() is Triton's: it cannot run on the CPU (golfkit's triton "
+            raise RuntimeError(f"{self._path}() is Triton's: it cannot run on the probe's CPU (golfkit's triton "
                                "stand-in)")
 
         def __getitem__(self, key):
@@ -244,7 +266,7 @@ def triton_module(name):
             return self.run
 
         def run(self, *args, **kwargs):
-            raise RuntimeError(f"Triton kernel {self.__name__} was launched: Triton kernels cannot run on the "
+            raise RuntimeError(f"Triton kernel {self.__name__} was launched: Triton kernels cannot run on the probe's "
                                "CPU (golfkit's triton stand-in; the script took its CUDA path)")
 
         __call__ = run
@@ -326,8 +348,7 @@ def install_stand_ins(torch):
         _triton.has_triton()
     except Exception:  # noqa: BLE001, S110 - an older or newer torch without these helpers: nothing cached
         pass
-    if not any(isinstance(f, StandInFinder) for f in sys.meta_path):
-        sys.meta_path.append(StandInFinder(torch))
+    sys.meta_path.append(StandInFinder(torch))
 
 
 def cpu_autocast(torch):
@@ -352,3 +373,6 @@ def cpu_autocast(torch):
     torch.autocast = autocast
     torch.amp.autocast = autocast
     torch.cuda.amp.autocast = cuda_amp_autocast
+
+
+

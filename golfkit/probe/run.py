@@ -36,6 +36,7 @@ from golfkit.wrappers import unwrap_source
 MAX_COPY_BYTES = 1 << 20  # files of the record copied into the working copy (scripts, small configs)
 MAX_COPY_FILES = 2000
 CHILD = Path(__file__).with_name("child.py")
+STAND_INS = Path(__file__).resolve().parents[1] / "standins.py"  # golfkit.standins, loaded by path
 MAX_MESSAGE_BYTES = 64 << 20  # one observation line from the child
 MODULE_NAME = "train_gpt"
 # Documented signs that a script evaluates each document on its own (variable-length attention).
@@ -170,6 +171,7 @@ def probe_program(folder: Path, script_name: str, program: str, wrapper_layers: 
         }
         (box.inputs / "request.json").write_text(json.dumps(request))
         shutil.copyfile(CHILD, box.inputs / "child.py")
+        shutil.copyfile(STAND_INS, box.inputs / "standins.py")  # the child loads it by path
         env = scrubbed_env(box.inside(box.work),
                            probe_env(Path(box.inside(box.data)), plan.vocab_size, plan.seq_len, plan.stride))
         limits = Limits(wall_s=options.timeout_s, memory_mb=options.memory_mb)

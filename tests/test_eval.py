@@ -254,6 +254,41 @@ def test_batched_sliding_eval_equals_the_naive_loop(sp, stream):
         assert got.loss_sum == pytest.approx(want[0], rel=1e-6)
 
 
+def test_padded_batches_score_only_their_real_windows(sp, stream):
+    """A compiled body gets every batch at one shape: the last batch is padded with copies of its last
+    window, which must not be scored (evaluate() on CUDA with --compile)."""
+    model, table = random_model(5), byte_table(sp)
+    part = stream[: 40 * 16 + 1]
+    windows = sliding_windows(part.size - 1, 48, 16)
+    seen = []
+    plain = model_nll(model, torch.device("cpu"))
+
+    def padded(inputs, targets):
+        seen.append(inputs.shape[0])
+        return plain(inputs, targets)
+
+    padded.device, padded.fixed_batch = torch.device("cpu"), True
+    want = evaluate(part, table, windows, plain, mode="sliding", seq_len=48, stride=16, batch_tokens=48 * 7,
+                    progress=False)
+    got = evaluate(part, table, windows, padded, mode="sliding", seq_len=48, stride=16, batch_tokens=48 * 7,
+                   progress=False)
+    assert set(seen) == {7} and sum(seen) > len(windows)  # every batch 7 windows, padding included
+    assert (got.tokens, got.bytes) == (want.tokens, want.bytes)
+    assert got.loss_sum == pytest.approx(want.loss_sum, rel=1e-12)
+
+
+def test_bf16_on_the_cpu_is_close_to_float32_and_not_equal(sp, stream):
+    model, table = random_model(6), byte_table(sp)
+    part = stream[: 8 * TRAIN_SEQ_LEN + 1]
+    results = {}
+    for precision in ("fp32", "bf16"):
+        _, _, (r,) = eval_stream(part, table, model_nll(model, torch.device("cpu"), precision=precision),
+                                 train_seq_len=TRAIN_SEQ_LEN, modes=("standard",))
+        results[precision] = r.val_loss
+    assert results["fp32"] != results["bf16"]
+    assert results["bf16"] == pytest.approx(results["fp32"], rel=1e-2)
+
+
 def test_eval_stream_counts_and_metric_definitions(sp, stream):
     model, table = random_model(6), byte_table(sp)
     targets, nbytes, results = eval_stream(stream, table, model_nll(model, torch.device("cpu")),

@@ -123,11 +123,15 @@ class Attention(nn.Module):
         v = self.c_v(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
         q, k = _rotate(rms(q), cos, sin), _rotate(rms(k), cos, sin)
         q = q * self.q_gain.to(q.dtype)[None, :, None, None]
-        if self.num_kv_heads != self.num_heads:
-            # query head h reads kv head h // (H / KV)
-            rep = self.num_heads // self.num_kv_heads
-            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        grouped = self.num_kv_heads != self.num_heads
+        if grouped and x.is_cuda:
+            # the fused kernels read grouped keys and values in place (the reference trainer does the same)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
+        else:
+            if grouped:  # query head h reads kv head h // (H / KV)
+                rep = self.num_heads // self.num_kv_heads
+                k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
 

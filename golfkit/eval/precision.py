@@ -2,7 +2,8 @@
 
 The challenge's scripts evaluate on the GPU under `torch.autocast("cuda", dtype=torch.bfloat16)`. A re-run
 gives the same numbers only in the same precision: in float32 the CPU differs from such a GPU run by
-about 2.7e-4 in val_bpb (measured on the reference trainer's 9x512 model), more than the rerun's 1e-4.
+1.6e-4 (round trip) and 1.35e-4 (sliding) in val_bpb on the reference trainer's trained 9x512 model,
+more than the rerun's 1e-4; with this emulation by 1.4e-7 and 9.2e-5 (docs/eval.md).
 On a GPU, `bf16` is torch's own CUDA autocast. On a CPU, torch's CPU autocast is not the same thing
 (its op lists differ: CUDA runs rms_norm, pow, softmax, exp, rsqrt and sum in float32, the CPU in
 bfloat16), so golfkit emulates CUDA's policy (`CudaAutocast`, a TorchFunctionMode):
@@ -106,6 +107,7 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask
     """scaled_dot_product_attention as a bf16 flash-attention kernel computes it, in float32 on bf16-rounded
     q, k, v: scores and softmax statistics in float32, the probabilities rounded to `dtype` before they
     multiply V (the kernel's P @ V is a bf16 matrix product), the row sums taken before that rounding.
+    Causal attention goes by blocks of queries against only the keys they see (half the work, in cache).
     Arguments it does not model (dropout, a float mask) go to torch's own function."""
     if dropout_p or (attn_mask is not None and attn_mask.dtype != torch.bool):
         return torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
@@ -113,17 +115,34 @@ def flash_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask
     if k.shape[-3] != q.shape[-3]:  # grouped keys and values: query head h reads kv head h // (H / Hk)
         rep = q.shape[-3] // k.shape[-3]
         k, v = k.repeat_interleave(rep, dim=-3), v.repeat_interleave(rep, dim=-3)
-    scores = torch.matmul(q, k.transpose(-2, -1)) * (q.shape[-1] ** -0.5 if scale is None else scale)
-    tq, tk = scores.shape[-2], scores.shape[-1]
-    allowed = attn_mask
-    if is_causal:
-        causal = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril()
-        allowed = causal if allowed is None else allowed & causal
+    q = q * (q.shape[-1] ** -0.5 if scale is None else scale)
+    tq, tk = q.shape[-2], k.shape[-2]
+    if not is_causal or attn_mask is not None or tq != tk:
+        allowed = attn_mask
+        if is_causal:
+            causal = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
+            allowed = causal if allowed is None else allowed & causal
+        return _softmax_pv(torch.matmul(q, k.transpose(-2, -1)), v, allowed, dtype)
+    out = torch.empty_like(q)
+    block = ATTENTION_BLOCK
+    for start in range(0, tq, block):
+        end = min(start + block, tq)
+        scores = torch.matmul(q[..., start:end, :], k[..., :end, :].transpose(-2, -1))  # keys this block may see
+        allowed = torch.ones(end - start, end, dtype=torch.bool, device=q.device).tril(start)
+        out[..., start:end, :] = _softmax_pv(scores, v[..., :end, :], allowed, dtype)
+    return out
+
+
+ATTENTION_BLOCK = 256  # query rows per block of the causal emulation
+
+
+def _softmax_pv(scores: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
     if allowed is not None:
-        scores = scores.masked_fill(~allowed, float("-inf"))
-    top = scores.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).min)
-    probs = torch.exp(scores - top)
-    return torch.matmul(probs.to(dtype).float(), v) / probs.sum(dim=-1, keepdim=True)
+        scores.masked_fill_(~allowed, float("-inf"))
+    top = scores.amax(dim=-1, keepdim=True).clamp_min_(torch.finfo(torch.float32).min)
+    probs = scores.sub_(top).exp_()
+    total = probs.sum(dim=-1, keepdim=True)
+    return torch.matmul(probs.to(dtype).float(), v).div_(total)
 
 
 def _leaves(args: tuple, kwargs: dict) -> list[Any]:

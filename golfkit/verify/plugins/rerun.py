@@ -27,9 +27,10 @@ run's hyperparameters: its README's run command, overridden by its log's printed
 Precision: the re-run computes in the precision the record's evaluation used (`precision="auto"`): bf16
 autocast when the log shows a GPU run (an nvidia-smi table, `device:cuda`, `autocast:bfloat16`) or,
 with no sign either way, when the record's script evaluates under bf16 autocast; float32 when the log
-shows a CPU run. On a CPU, bf16 is CUDA's autocast policy emulated (golfkit.eval.precision). When the
-re-run's precision differs from the record's (forced with `precision`), the tolerance widens to
-`PRECISION_GAP`, and the finding says so.
+shows a CPU run. On a CPU, bf16 is CUDA's autocast policy emulated (golfkit.eval.precision), and the
+tolerance is at least `EMULATION_GAP` (twice the emulation's measured distance from a GPU's log). When
+the re-run's precision differs from the record's (forced with `precision`), the tolerance widens to
+`PRECISION_GAP`. The finding says which and why.
 """
 
 from __future__ import annotations
@@ -52,11 +53,17 @@ from golfkit.verify.plugins import ExtraCheck
 # still catches a different seed's artifact (seeds differ by 1e-3 and more) or an edited claim.
 DEFAULT_TOLERANCE = 1e-4
 # float32 against bf16 autocast, the same artifact: 2.7e-4 (round trip) and 1.6e-4 (sliding) on the GPU
-# (issue 15); PRECISION_NOTE says where the bound comes from. Used only when the re-run's precision is
-# not the record's.
+# (issue 15); 1.6e-4 between the CPU's float32 and the GPU's logged round trip of the trained 9x512
+# checkpoint, whose bf16 the CPU's emulation gives to 1.4e-7 (docs/eval.md). Used only when the re-run's
+# precision is not the record's.
 PRECISION_GAP = 1e-3
-PRECISION_NOTE = ("float32 and bf16 autocast differ by up to 2.7e-4 in val_bpb on the trained 9x512 baseline (GPU, "
-                  "issue 15), 5.2e-5 with bf16 emulated on the CPU (docs/eval.md); tolerance {tol:.0e}")
+PRECISION_NOTE = ("float32 and bf16 autocast differ by 1.6e-4 to 2.7e-4 in val_bpb on the trained 9x512 baseline "
+                  "(issue 15; docs/eval.md); tolerance {tol:.0e}")
+# bf16 emulated on a CPU against the GPU's own bf16 (docs/eval.md): the trained 9x512 baseline's logged round
+# trip to 1.4e-7, its sliding window to 9.2e-5 in val_bpb. Twice that, for a CPU re-run of a GPU record.
+EMULATION_GAP = 2e-4
+EMULATION_NOTE = ("the CPU's emulation of bf16 autocast gave the GPU's logged metrics of the trained 9x512 baseline to "
+                  "1.4e-7 (round trip) and 9.2e-5 (sliding) in val_bpb (docs/eval.md); tolerance {tol:.0e}")
 BF16_LOG = re.compile(r"autocast\([^)]*bfloat16")
 SEED_IN_NAME = re.compile(r"seed[_-]?(\d+)")
 RERUN_FAMILIES = ("roundtrip", "intn_roundtrip", "sliding")
@@ -156,6 +163,8 @@ def _rerun_artifact(evidence: RecordEvidence, path: Path, data: Path, tokenizer:
         report = _evaluate(path, data, tokenizer, opts, stride, seq_len, train_seq_len, evidence, trusted, precision)
     except GolfkitError as exc:
         return [error("rerun.failed", f"{name}: re-run failed: {exc}", file=name)]
+    if why is None and "emulated" in report.precision and opts.tolerance < EMULATION_GAP:
+        tolerance, why = EMULATION_GAP, EMULATION_NOTE.format(tol=EMULATION_GAP)
     results = {r.mode: r for r in report.results}
     measured = {m: {"val_loss": r.val_loss, "val_bpb": r.val_bpb, "tokens": r.tokens, "bytes": r.bytes,
                     "seq_len": r.seq_len, "stride": r.stride, "wall_s": round(r.wall_s, 3)} for m, r in results.items()}

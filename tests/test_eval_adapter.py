@@ -408,3 +408,17 @@ def test_rerun_in_another_precision_widens_the_tolerance_and_says_why(folder, ds
     off = abs(metrics.evidence["results"]["standard"]["val_bpb"] - claim["val_bpb"])
     assert 1e-5 < off < 1e-3  # a real difference, which the widened tolerance accepts
     assert "rerun.val_bpb.mismatch" not in found and found["rerun.val_bpb.matched"]
+
+
+@pytest.mark.slow
+@needs_sandbox
+@pytest.mark.parametrize("folder", corpus_params(["track_10min_16mb/2026-03-17_NaiveBaseline"]))
+def test_the_text_report_says_what_the_adapter_did(folder, ds, tmp_path, monkeypatch):
+    artifact, _, _, env = script_side(folder, ds, tmp_path, monkeypatch)
+    shutil.copy(CORPUS / folder / "train_gpt.py", tmp_path / "train_gpt.py")
+    code, out = eval_cli(artifact, "--data", ds.root, "--tokenizer", ds.tokenizer, "--trust-code", "--mode",
+                         "standard", *hparams(env))
+    assert code == 0, out
+    assert "precision: bf16 autocast (CUDA's policy, emulated on cpu)" in out  # auto: the script evaluates in bf16
+    assert ("adapter: logits from the logits forward(input_ids, target_ids) passes to F.cross_entropy; weights by "
+            "dequantize_state_dict_int8() of the script; dtypes .bfloat16()") in out

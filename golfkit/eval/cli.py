@@ -106,6 +106,13 @@ def format_report(report: EvalReport) -> str:
         f"{report.targets:,} targets, {report.target_bytes:,} bytes" + (f", {report.world_size} ranks"
                                                                           if report.world_size > 1 else ""),
     ]
+    if "logits" in m:  # --trust-code: what the adapter did with the record's code
+        parts = [f"logits from {m['logits']}"]
+        parts += [f"weights by {m['weights']}"] if m.get("weights") else []
+        parts += [f"dtypes {m['dtypes']}"] if m.get("dtypes") else []
+        parts += [f"decoded {m['wrapper']}"] if m.get("wrapper") else []
+        parts += [f"CPU stand-ins for {', '.join(m['stand_ins'])}"] if m.get("stand_ins") else []
+        lines.append("adapter: " + "; ".join(parts))
     for r in report.results:
         window = f"seq_len:{r.seq_len}" + (f" stride:{r.stride}" if r.mode == "sliding" else "")
         lines.append(f"{r.mode:<8} val_loss:{r.val_loss:.8f} val_bpb:{r.val_bpb:.8f} {window} "

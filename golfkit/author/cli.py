@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from golfkit.verify.cli import StatusLine
+
 GREEDY_OPTIONS = ("--logs", "--artifact", "--code", "--data")
 
 
@@ -143,25 +145,8 @@ def check(folder: Path, against: str, data: Path | None, tokenizer: Path | None,
     click.get_current_context().exit(1 if result.failed else 0)
 
 
-class StepProgress:
+class StepProgress(StatusLine):
     """`[check] <what it is doing>` on one line of a terminal's stderr, redrawn in place (nothing on a pipe)."""
 
-    def __init__(self, stream) -> None:
-        self.stream = stream
-        try:
-            self.enabled = stream.isatty()
-        except (AttributeError, ValueError):
-            self.enabled = False
-        self.shown = False
-
     def __call__(self, what: str) -> None:
-        if self.enabled:
-            self.stream.write(f"\r\x1b[K[check] {what} ...")
-            self.stream.flush()
-            self.shown = True
-
-    def clear(self) -> None:
-        if self.enabled and self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self.shown = False
+        self.show(f"[check] {what} ...")

@@ -108,15 +108,35 @@ def verify(paths: tuple[Path, ...], as_json: bool, fmt: str, against: str | None
     sys.exit(exit_code(reports))
 
 
-class Progress:
-    """`[3/60] records/.../folder` on one line of `stream` while a folder is verified, redrawn in place;
-    only when `stream` is a terminal (a pipe or a file gets nothing). Names are shown escaped."""
+class StatusLine:
+    """One line of a terminal's `stream`, redrawn in place (`show`) and wiped (`clear`); a pipe or a file
+    gets nothing. verify's per-folder progress and check's steps both draw through it."""
+
+    def __init__(self, stream: TextIO, enabled: bool | None = None) -> None:
+        self.stream = stream
+        self.enabled = _is_tty(stream) if enabled is None else enabled
+        self.shown = False
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            self.stream.write(f"\r\x1b[K{text}")
+            self.stream.flush()
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.enabled and self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self.shown = False
+
+
+class Progress(StatusLine):
+    """`[3/60] records/.../folder` while a folder is verified. Names are shown escaped."""
 
     def __init__(self, stream: TextIO, total: int, enabled: bool | None = None, width: int | None = None) -> None:
-        self.stream, self.total = stream, total
-        self.enabled = _is_tty(stream) if enabled is None else enabled
+        super().__init__(stream, enabled)
+        self.total = total
         self.width = width or shutil.get_terminal_size((100, 20)).columns
-        self.shown = False
 
     def start(self, index: int, folder: Path) -> None:
         if not self.enabled:
@@ -126,15 +146,7 @@ class Progress:
         room = max(10, self.width - len(head) - 1)
         if len(name) > room:
             name = "..." + name[-(room - 3):]
-        self.stream.write(f"\r\x1b[K{head}{name}")
-        self.stream.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.enabled and self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
-            self.shown = False
+        self.show(f"{head}{name}")
 
 
 def _is_tty(stream: TextIO) -> bool:

@@ -18,6 +18,32 @@ TRAINER = ROOT / "templates" / "train_gpt.py"
 
 # A legal evaluator module in the baseline's shape: a one-layer model with document-isolated attention
 # and a smear gate closed at BOS, standard, sliding-window and score-first TTT evaluators.
+# The byte tables and the shard loader in the baseline's shape (other probe tests' fixtures reuse them).
+LUTS_AND_LOADER = '''def build_sentencepiece_luts(sp, vocab_size, device):
+    base = np.zeros(vocab_size, np.int16)
+    space = np.zeros(vocab_size, bool)
+    boundary = np.ones(vocab_size, bool)
+    for i in range(sp.vocab_size()):
+        if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
+            continue
+        boundary[i] = False
+        if sp.is_byte(i):
+            base[i] = 1
+            continue
+        piece = sp.id_to_piece(i)
+        if piece.startswith("\\u2581"):
+            space[i] = True
+            piece = piece[1:]
+        base[i] = len(piece.encode())
+    return torch.tensor(base), torch.tensor(space), torch.tensor(boundary)
+
+
+def load_validation_tokens(pattern, seq_len):
+    tokens = np.concatenate([np.fromfile(f, dtype="<u2", offset=1024) for f in sorted(glob.glob(pattern))])
+    usable = (len(tokens) - 1) // seq_len * seq_len
+    return torch.from_numpy(tokens[: usable + 1].astype(np.int64))
+'''
+
 BASE = '''
 """Probe fixture: a tiny evaluator module in the baseline's shape."""
 import glob
@@ -74,30 +100,7 @@ class GPT(nn.Module):
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
 
 
-def build_sentencepiece_luts(sp, vocab_size, device):
-    base = np.zeros(vocab_size, np.int16)
-    space = np.zeros(vocab_size, bool)
-    boundary = np.ones(vocab_size, bool)
-    for i in range(sp.vocab_size()):
-        if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
-            continue
-        boundary[i] = False
-        if sp.is_byte(i):
-            base[i] = 1
-            continue
-        piece = sp.id_to_piece(i)
-        if piece.startswith("\\u2581"):
-            space[i] = True
-            piece = piece[1:]
-        base[i] = len(piece.encode())
-    return torch.tensor(base), torch.tensor(space), torch.tensor(boundary)
-
-
-def load_validation_tokens(pattern, seq_len):
-    tokens = np.concatenate([np.fromfile(f, dtype="<u2", offset=1024) for f in sorted(glob.glob(pattern))])
-    usable = (len(tokens) - 1) // seq_len * seq_len
-    return torch.from_numpy(tokens[: usable + 1].astype(np.int64))
-
+''' + LUTS_AND_LOADER + '''
 
 def _score(model, x, y, first, luts):
     base, space, boundary = luts

@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from _corpus import CORPUS, corpus_params, corpus_present
+from test_probe import LUTS_AND_LOADER
 
 from golfkit.probe import child
 from golfkit.probe.run import ProbeOptions, probe_record
@@ -273,30 +274,7 @@ class GPT(nn.Module):
         return self.head(torch.tanh(x + self.mix(context)))
 
 
-def build_sentencepiece_luts(sp, vocab_size, device):
-    base = np.zeros(vocab_size, np.int16)
-    space = np.zeros(vocab_size, bool)
-    boundary = np.ones(vocab_size, bool)
-    for i in range(sp.vocab_size()):
-        if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i):
-            continue
-        boundary[i] = False
-        if sp.is_byte(i):
-            base[i] = 1
-            continue
-        piece = sp.id_to_piece(i)
-        if piece.startswith("\\u2581"):
-            space[i] = True
-            piece = piece[1:]
-        base[i] = len(piece.encode())
-    return torch.tensor(base), torch.tensor(space), torch.tensor(boundary)
-
-
-def load_validation_tokens(pattern, seq_len):
-    tokens = np.concatenate([np.fromfile(f, dtype="<u2", offset=1024) for f in sorted(glob.glob(pattern))])
-    usable = (len(tokens) - 1) // seq_len * seq_len
-    return torch.from_numpy(tokens[: usable + 1].astype(np.int64))
-
+''' + LUTS_AND_LOADER + '''
 
 def windows(total, seq_len, stride):
     """(start, length, first scored column) of each window; every target scored once."""

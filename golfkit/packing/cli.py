@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -37,8 +38,15 @@ from golfkit.facts import SIZE_CAP_BYTES
 @click.option("--emit-loader", is_flag=True, help="Print the decoder snippet this artifact needs instead of the table.")
 @click.option("--cap", default=SIZE_CAP_BYTES, show_default=True, help="Byte cap for code + loader + model.")
 @click.option("--json", "as_json", is_flag=True, help="Print the budget as JSON.")
+@click.option("--fit", "fit", is_flag=False, flag_value="auto", default=None, metavar="[BYTES]",
+              help="Choose each large matrix's scheme to least calibration loss under BYTES of model (default: the "
+                   "cap minus the code and the decoder); needs --calib. With --explain: the trade against uniform "
+                   "int5-int8 and a hand policy.")
+@click.option("--calib", type=click.Path(), help="--fit's calibration set: a folder of training shards "
+              "(fineweb_train_*.bin) and their tokenizer; validation shards are refused.")
+@click.option("--calib-tokens", default=16_384, show_default=True, help="Calibration tokens --fit reads.")
 def build(checkpoint, code, minified, schemes, scheme_file, codec, min_numel, meta_file, log, output, loader, force,
-          explain, dry_run, emit_loader, cap, as_json) -> None:
+          explain, dry_run, emit_loader, cap, as_json, fit, calib, calib_tokens) -> None:
     """Quantize CHECKPOINT by scheme, code and compress it, prove the round trip, and show the budget.
 
     The header records the model's architecture and train_seq_len (from the checkpoint's shapes and the
@@ -52,9 +60,19 @@ def build(checkpoint, code, minified, schemes, scheme_file, codec, min_numel, me
     options = BuildOptions(checkpoint=checkpoint, code=code, minified=minified, schemes=schemes,
                            scheme_file=scheme_file, codec=codec, min_numel=numel, meta_file=meta_file, log=log,
                            output=output, loader=loader, force=force, explain=explain, dry_run=dry_run,
-                           emit_loader=emit_loader, cap=cap)
+                           emit_loader=emit_loader, cap=cap, fit=_fit_bytes(fit), calib=calib,
+                           calib_tokens=calib_tokens, progress=sys.stderr.isatty())
     result = run_build(options)
-    if result.explanation is not None:
+    if result.fit is not None:
+        from golfkit.packing.fit import render_fit
+
+        if options.progress:
+            click.echo("\r\033[K", nl=False, err=True)
+        if as_json:
+            click.echo(json.dumps({**result.built.budget.to_json(), "fit": result.fit.to_json()}, indent=1))
+        else:
+            click.echo(render_build(result.built, None) + "\n\n" + render_fit(result.fit))
+    elif result.explanation is not None:
         if as_json:
             click.echo(json.dumps({"tensors": result.explanation, "notes": result.notes or []}, indent=1))
         else:
@@ -65,6 +83,22 @@ def build(checkpoint, code, minified, schemes, scheme_file, codec, min_numel, me
         click.echo(json.dumps(result.built.budget.to_json(result.baseline), indent=1))
     else:
         click.echo(render_build(result.built, result.baseline))
+
+
+def _fit_bytes(text: str | None) -> str | None:
+    """--fit: None (no fit), "auto", or a positive number of model bytes as text."""
+    from golfkit.errors import GolfkitError
+
+    if text is None or text.strip().lower() == "auto":
+        return text and "auto"
+    try:
+        value = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise GolfkitError(f"--fit {text!r}: give the model's bytes (e.g. 15,000,000), or nothing for the cap "
+                           "minus the code and the decoder") from None
+    if value <= 0:
+        raise GolfkitError(f"--fit {value}: the model's bytes must be positive")
+    return str(value)
 
 
 def _min_numel(text: str) -> int | None:

@@ -9,6 +9,8 @@ they did not apply to, codecs that are not installed, the decoder a version-2 ar
 from __future__ import annotations
 
 import json
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,16 @@ import torch
 
 from golfkit.artifact.quantize import is_control
 from golfkit.errors import GolfkitError
+from golfkit.eval.model import ModelConfig
 from golfkit.facts import SIZE_CAP_BYTES
-from golfkit.files import read_text
+from golfkit.files import MAX_SCRIPT_BYTES, read_bytes, read_text
 from golfkit.packing.arch import header_meta
 from golfkit.packing.budget import Budget, render_text
+from golfkit.packing.calib import CALIB_TOKENS, load_calibration
 from golfkit.packing.checkpoint import load_checkpoint
-from golfkit.packing.part_codecs import codec_notes, parse_codec
-from golfkit.packing.pipeline import Built, account_code, build_in_memory, check_cap, write_atomic
+from golfkit.packing.fit import FitReport, build_fit, measure, prepare, trade
+from golfkit.packing.part_codecs import CodecSpec, codec_notes, parse_codec
+from golfkit.packing.pipeline import Built, account_code, build_in_memory, check_cap, code_bytes, write_atomic
 from golfkit.packing.policy import (
     MIN_NUMEL,
     Rule,
@@ -36,6 +41,7 @@ from golfkit.packing.policy import (
 from golfkit.writes import refuse_existing, write_file
 
 LOADER_NAME = "artifact_loader.py"
+LOADER_GUESS = 2_500  # bytes of a version-2 decoder, before one is built (a build corrects it)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,10 @@ class BuildOptions:
     dry_run: bool = False
     emit_loader: bool = False
     cap: int = SIZE_CAP_BYTES
+    fit: str | None = None  # --fit: "auto" (the cap minus code and loader) or a number of model bytes
+    calib: str | Path | None = None  # --calib: training shards (and their tokenizer) for --fit
+    calib_tokens: int = CALIB_TOKENS
+    progress: bool = False  # --fit's progress on standard error
 
 
 @dataclass
@@ -69,6 +79,7 @@ class BuildRun:
     built: Built | None = None
     baseline: Budget | None = None
     notes: list[str] | None = None  # with `explain`: the --min-numel used and rules that did not apply
+    fit: FitReport | None = None  # with --fit: the allocation, its measured and predicted loss, the trade
 
 
 def run_build(options: BuildOptions) -> BuildRun:
@@ -79,6 +90,10 @@ def run_build(options: BuildOptions) -> BuildRun:
     given = read_meta(options.meta_file)
     state = load_checkpoint(options.checkpoint)
     min_numel, numel_notes = resolve_min_numel(state, options.min_numel)
+    if options.fit is not None:
+        return run_fit(options, spec, rules, given, state, min_numel, numel_notes)
+    if options.calib is not None:
+        raise GolfkitError("--calib is the calibration set of --fit: add --fit (or drop --calib)")
     if options.explain:
         rows = explanation(state, rules, min_numel)
         return BuildRun(explanation=rows, notes=numel_notes + overridden_notes(assign(state, rules, min_numel)))
@@ -100,6 +115,71 @@ def run_build(options: BuildOptions) -> BuildRun:
         b.notes.append(f"a version-2 artifact needs its decoder beside the script: add --loader {LOADER_NAME} "
                        f"(the reference trainer reads it with ARTIFACT_LOADER={LOADER_NAME}; golfkit new ships it)")
     return BuildRun(built=built, baseline=baseline)
+
+
+def run_fit(options: BuildOptions, spec: CodecSpec, rules: list[Rule], given: dict, state: dict[str, torch.Tensor],
+            min_numel: int, numel_notes: list[str]) -> BuildRun:
+    """--fit: measure, allocate under the budget, build (and write unless a dry run), report; with --explain,
+    also the trade against uniform bits and the hand policy."""
+    if options.calib is None:
+        raise GolfkitError("--fit needs a calibration set: --calib DIR of training shards (fineweb_train_*.bin) and "
+                           "their tokenizer, e.g. from `golfkit data synth DIR --vocab-size V`")
+    if options.emit_loader:
+        raise GolfkitError("--fit builds an artifact; --emit-loader prints a decoder only: use one or the other")
+    source = header_meta(state, options.checkpoint, options.log, given)
+    model = source.meta.get("model")
+    if not isinstance(model, dict):
+        raise GolfkitError(f"{options.checkpoint}: --fit measures sensitivity on golfkit's own model of the reference "
+                           "family, and this checkpoint's tensors are another architecture; choose schemes by hand "
+                           "(--scheme) for it")
+    config = ModelConfig.from_dict(model, where=f"{options.checkpoint}: model")
+    seq_len = int(source.meta.get("train_seq_len") or 1024)
+    notes = list(numel_notes)
+    if source.meta.get("train_seq_len") is None:
+        notes.append("--fit: no train_seq_len in the trainer's log; calibration windows of 1,024 tokens")
+    calib = load_calibration(options.calib, config.vocab_size, seq_len, options.calib_tokens)
+    where = str(options.output or "artifact")
+    say = _progress if options.progress else None
+    plan = prepare(state, config, calib, rules, spec, source.meta, min_numel, where, say)
+    explicit = options.fit not in (None, "auto")
+    budget = int(options.fit) if explicit else options.cap - _other_bytes(options)
+    for _ in range(3):
+        t0 = time.perf_counter()
+        built, choice, builds = build_fit(plan, budget, say)
+        seconds = time.perf_counter() - t0
+        b = built.budget
+        b.info = {"min-numel": min_numel, "header meta": source.summary() + (f" (log: {source.log})" if source.log else ""),
+                  **b.info}
+        b.notes += notes + source.notes + overridden_notes(built.assignments) + codec_notes(spec)
+        account_code(built, options.code, options.minified, options.cap)
+        if explicit or b.headroom >= 0:
+            break
+        budget += b.headroom  # the decoder a version-2 file needs came out larger than guessed
+    plan.seconds["build"] = seconds
+    report = measure(plan, built, choice, budget, builds, progress=say)
+    if options.explain:
+        report.trade = trade(plan, report, say)
+    if not options.dry_run:
+        write_within_cap(built, options)
+    elif built.budget.headroom < 0:
+        check_cap(built.budget)
+    if built.version == 2 and not options.loader and b.loader_bytes:
+        b.notes.append(f"a version-2 artifact needs its decoder beside the script: add --loader {LOADER_NAME}")
+    return BuildRun(built=built, fit=report)
+
+
+def _other_bytes(options: BuildOptions) -> int:
+    """The bytes besides the model that count against the cap: the code (as it will be counted) and a
+    version-2 decoder's usual size (corrected once a build says what its decoder takes)."""
+    if options.code is None:
+        return LOADER_GUESS
+    data = read_bytes(options.code, MAX_SCRIPT_BYTES, "a Python script")
+    return code_bytes(options.code, data, options.minified)[0] + LOADER_GUESS
+
+
+def _progress(text: str) -> None:
+    sys.stderr.write(f"\r\033[K--fit: {text}")
+    sys.stderr.flush()
 
 
 def resolve_min_numel(state: dict[str, torch.Tensor], given: int | None) -> tuple[int, list[str]]:

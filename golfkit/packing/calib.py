@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +51,12 @@ class Calibration:
         return Calibration(self.source, self.shards, self.inputs[:n], self.targets[:n])
 
 
+_VALIDATION = re.compile(r"(^|[^a-z])val(id|idation)?([^a-z]|$)")
+
+
 def _is_validation(path: Path) -> bool:
-    name = path.name.lower()
-    return "_val_" in name or name.startswith("val_") or "validation" in name
+    """A shard whose name says validation: fineweb_val_000000.bin, val.bin, fineweb_val.bin, validation_0.bin."""
+    return bool(_VALIDATION.search(path.name.lower()))
 
 
 def calibration_shards(path: str | Path) -> list[Path]:
@@ -74,6 +78,9 @@ def calibration_shards(path: str | Path) -> list[Path]:
         if _is_validation(p):
             raise GolfkitError(f"--calib {p}: a validation shard; {rules}")
         shards, val = [p], sorted(p.parent.glob("fineweb_val_*.bin"))[:MAX_SHARDS]
+    for shard in shards:
+        if not shard.is_file():
+            raise GolfkitError(f"--calib {shard}: not a regular file; give token shards")
     if val:
         seen = {_digest(v): v for v in val if v.is_file()}
         for shard in shards:

@@ -263,50 +263,66 @@ def build_fit(plan: FitPlan, budget: int, progress: Callable[[str], None] | None
               ) -> tuple[Built, dict[str, Option], int]:
     """The allocation under `budget` model bytes, built. Estimates are estimates: after each build, what the
     file took beyond the fitted matrices' estimated bytes is known, and the allocation is solved again for
-    what is left (tighter when over, looser when well under). Returns the best build that fits, its chosen
-    options and the number of builds."""
+    what is left (tighter when over, looser when well under). When the first estimate leaves no allocation,
+    the cheapest one is built to learn the real remainder before the budget is refused. Returns the best
+    build that fits, its chosen options and the number of builds."""
     say = progress or (lambda text: None)
+    frontiers = {n: pareto(o) for n, o in plan.options.items()}
     other = _fixed_estimate(plan)
     best: tuple[Built, dict[str, Option]] | None = None
     tried: set[int] = set()
-    builds = 0
-    for attempt in range(1, MAX_BUILDS + 1):
+    builds, cheapest_bytes = 0, None
+    while builds < MAX_BUILDS:
         target = budget - other
-        choice = allocate({n: pareto(o) for n, o in plan.options.items()}, target)
-        if choice is None or target in tried:
+        choice = allocate(frontiers, target)
+        if choice is None:
+            if cheapest_bytes is not None:
+                break
+            choice = {n: f[0] for n, f in frontiers.items()}  # the cheapest: what the rest really takes
+        elif target in tried:
             break
         tried.add(target)
         estimated = sum(o.bytes for o in choice.values())
-        say(f"build {attempt}: {estimated:,} estimated bytes for the fitted matrices")
+        builds += 1
+        say(f"build {builds}: {estimated:,} estimated bytes for the fitted matrices")
         built = build_in_memory(plan.state, plan.rules + fit_rules({n: o.scheme for n, o in choice.items()}),
                                 plan.spec, plan.meta, plan.min_numel, plan.where)
-        builds = attempt
         actual = built.budget.model_bytes
+        if all(choice[n] is f[0] for n, f in frontiers.items()):
+            cheapest_bytes = actual
         if actual <= budget and (best is None or actual > best[0].budget.model_bytes):
             best = (built, choice)
         slack = budget - actual
-        if 0 <= slack <= max(256, budget // 1000):
+        if 0 <= slack <= max(256, budget // 1000) or (cheapest_bytes is not None and cheapest_bytes > budget):
             break
         # what the file took beyond the estimates; a little more when over, so that the next one fits
         other = actual - estimated + (max(64, budget // 5000) if slack < 0 else 0)
     if best is None:
-        cheapest = sum(min(o.bytes for o in opts) for opts in plan.options.values()) + _fixed_estimate(plan)
+        about = f"{cheapest_bytes:,}" if cheapest_bytes is not None else \
+            f"about {sum(f[0].bytes for f in frontiers.values()) + other:,}"
         raise GolfkitError(f"{plan.where}: no allocation fits {budget:,} model bytes (the cheapest option of every "
-                           f"fitted matrix, and the rest, take about {cheapest:,}); raise the budget, or free bytes "
+                           f"fitted matrix, with the rest, takes {about}); raise the budget, or free bytes "
                            "(--code --minified, a smaller model)")
     return best[0], best[1], builds
 
 
 def _fixed_estimate(plan: FitPlan) -> int:
-    """Bytes of everything but the fitted matrices: the other tensors as the rules store them, and the header."""
+    """Bytes of everything but the fitted matrices: large parts coded alone, the small ones compressed
+    together as the outer zstd does, and the header."""
     fitted = set(plan.names)
-    total = 0
+    total, small = 0, []
     for a in assign(plan.state, plan.rules, plan.min_numel):
         if a.name in fitted:
             continue
         rec = quantize(a.name, plan.state[a.name], a.scheme)
-        total += sum(part_bytes(t, role, plan.spec) for role, t in rec.parts.items())
-    return total + 64 * len(plan.state) + 256
+        for role, t in rec.parts.items():
+            if t.numel() * t.element_size() < MIN_CODED_BYTES:
+                small.append(part_array(t).tobytes())
+            else:
+                total += part_bytes(t, role, plan.spec)
+    if small:
+        total += len(codecs.compress_bytes(b"".join(small), "zstd", 22)[0])
+    return total + 16 * len(plan.state) + 128
 
 
 def measure(plan: FitPlan, built: Built, choice: dict[str, Option], budget: int, builds: int,

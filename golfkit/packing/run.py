@@ -211,8 +211,8 @@ def check_destination(options: BuildOptions) -> None:
     output, looking = options.output, options.explain or options.dry_run
     if not (looking or options.emit_loader or output):
         raise GolfkitError("say where to write the artifact: -o ARTIFACT (or use --dry-run / --explain)")
-    if output and not looking:
-        refuse_existing(output, options.force)
+    if output and not (options.dry_run or (looking and options.fit is None)):
+        refuse_existing(output, options.force)  # before --fit's minutes of work, not after
 
 
 def read_meta(meta_file: str | Path | None) -> dict:

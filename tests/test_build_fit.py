@@ -626,3 +626,28 @@ def test_load_calibration_refuses_a_token_count_out_of_range(data, tokens):
 def test_the_default_token_count_is_accepted(data):
     calib = load_calibration(data, 512, 1024)
     assert calib.tokens == CALIB_TOKENS and calib.subset(4096).tokens == 4096
+
+
+# --- the per-matrix measurement re-runs only the blocks from the changed one ----------------------------
+
+
+def test_the_block_cache_gives_the_full_forwards_loss_for_every_matrix():
+    from golfkit.packing.calib import Calibration, calibration_loss
+    from golfkit.packing.fit import BlockCache
+
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(512, 5, 128, 4, 2, 2)).eval()  # odd depth: a decoder block without a skip
+    tokens = torch.randint(0, 512, (4 * 64 + 1,))
+    calib = Calibration("t", (), tokens[:-1].view(4, 64), tokens[1:].view(4, 64))
+    cache = BlockCache(model, calib)
+    base = cache.loss("")
+    assert base == calibration_loss(model, calib)
+    params = dict(model.named_parameters())
+    for name in [n for n in params if n.endswith(".weight") and params[n].dim() == 2]:
+        with torch.no_grad():
+            kept = params[name].clone()
+            params[name].add_(torch.randn_like(kept) * kept.std())  # not a scale: q and k are RMS-normed
+            changed, full = cache.loss(name), calibration_loss(model, calib)
+            params[name].copy_(kept)
+        assert changed == pytest.approx(full, rel=1e-6, abs=1e-6), name
+        assert changed != base, name  # the change is seen: the cache does not replay the old stream

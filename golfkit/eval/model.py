@@ -8,6 +8,7 @@ soft-capped logits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -183,14 +184,24 @@ class GPT(nn.Module):
         """Token ids [B, T] -> output of the last block [B, T, D] (before the final norm)."""
         cos, sin = self.blocks[0].attn.rotary(idx.size(1), idx.device)
         x = rms(self.tok_emb(idx))
-        x0, skips = x, []
-        for i in range(self.num_encoder):
-            x = self.blocks[i](x, x0, cos, sin)
-            skips.append(x)
-        for i in range(self.num_decoder):
+        return self.hidden_from(0, x, x, [], cos, sin)
+
+    def hidden_from(self, start: int, x: torch.Tensor, x0: torch.Tensor, skips: list[torch.Tensor],
+                    cos: torch.Tensor, sin: torch.Tensor, record: Callable | None = None) -> torch.Tensor:
+        """Blocks `start`.. on `x`, the stream as block `start` receives it (a decoder block's skip not yet
+        added), `skips` the encoder outputs still to be added. `record(i, x, skips)` sees each block's input:
+        what build --fit keeps so that changing one block's weights re-runs only the blocks from there."""
+        skips = list(skips)
+        for i in range(start, len(self.blocks)):
+            if record is not None:
+                record(i, x, list(skips))
+            if i < self.num_encoder:
+                x = self.blocks[i](x, x0, cos, sin)
+                skips.append(x)
+                continue
             if skips:
-                x = x + self.skip_weights[i].to(x.dtype) * skips.pop()
-            x = self.blocks[self.num_encoder + i](x, x0, cos, sin)
+                x = x + self.skip_weights[i - self.num_encoder].to(x.dtype) * skips.pop()
+            x = self.blocks[i](x, x0, cos, sin)
         return x
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:

@@ -149,7 +149,8 @@ def reference_model(state: dict[str, torch.Tensor], config: ModelConfig) -> GPT:
     return model.eval()
 
 
-def _batches(calib: Calibration):
+def calib_batches(calib: Calibration):
+    """(inputs, targets) in batches of about BATCH_TOKENS."""
     per = max(1, BATCH_TOKENS // calib.seq_len)
     for i in range(0, calib.inputs.shape[0], per):
         yield calib.inputs[i : i + per], calib.targets[i : i + per]
@@ -159,7 +160,7 @@ def calibration_loss(model: GPT, calib: Calibration) -> float:
     """Mean cross-entropy (nats per target) of `model` over the calibration windows."""
     total = 0.0
     with torch.no_grad():
-        for x, y in _batches(calib):
+        for x, y in calib_batches(calib):
             total += float(F.cross_entropy(model(x).float().flatten(0, 1), y.flatten(), reduction="sum"))
     return total / calib.tokens
 
@@ -215,7 +216,7 @@ def fisher_diagonal(model: GPT, calib: Calibration, names: list[str]) -> dict[st
         handles.append(model.tok_emb.register_forward_hook(watch_embedding))
     cap = model.cfg.logit_softcap
     try:
-        for x, y in _batches(calib):
+        for x, y in calib_batches(calib):
             h = rms(model.hidden(x))
             z = F.linear(h, model.tok_emb.weight)
             if "tok_emb.weight" in want:

@@ -32,6 +32,7 @@ from golfkit.errors import GolfkitError
 from golfkit.eval.model import GPT, ModelConfig
 from golfkit.packing.calib import CALIB_TOKENS, MAX_CALIB_TOKENS, calibration_shards, load_calibration
 from golfkit.packing.fit import UNITS, Option, allocate, pareto, render_fit
+from golfkit.packing.gptq import applies, gptq_record
 from golfkit.packing.schemes import parse_scheme, quantize
 
 CONFIG = ModelConfig(512, 4, 128, 4, 2, 2)
@@ -292,17 +293,26 @@ def test_the_written_file_is_the_reported_bytes_and_holds_the_fitted_schemes(wri
     for row in fit_rows:
         assert budget_rows[row["name"]]["scheme"] == _stored_as(row["scheme"]), row
         assert budget_rows[row["name"]]["bytes"] == row["bytes"]
-    # the file decodes, and each fitted matrix is stored exactly as its scheme quantizes it
+    # the file decodes, and each fitted matrix is stored in its scheme's parts: the scales exactly as the scheme
+    # quantizes, the values too unless GPTQ compensated them (then within the scheme's range)
     art = read_artifact(out)
     state = load_file(ckpt)
     records = {t.name: t for t in art.tensors}
     assert set(records) == set(state)
+    compensated = 0
     for row in fit_rows:
-        expect = quantize(row["name"], state[row["name"]], parse_scheme(row["scheme"]))
+        scheme = parse_scheme(row["scheme"])
+        expect = quantize(row["name"], state[row["name"]], scheme)
         got = records[row["name"]]
         assert got.scheme == expect.scheme and set(got.parts) == set(expect.parts)
         for role, part in expect.parts.items():
-            assert torch.equal(got.parts[role], part), (row["name"], role)
+            assert got.parts[role].dtype == part.dtype and got.parts[role].shape == part.shape
+            if role == "q" and b["fit"]["gptq"] and applies(scheme, state[row["name"]]):
+                assert int(got.parts[role].abs().max()) <= (1 << (scheme.bits - 1)) - 1
+                compensated += not torch.equal(got.parts[role], part)
+            else:
+                assert torch.equal(got.parts[role], part), (row["name"], role)
+    assert b["fit"]["gptq"] == (compensated > 0)
 
 
 def test_inspect_reads_the_written_artifact(written):
@@ -651,3 +661,86 @@ def test_the_block_cache_gives_the_full_forwards_loss_for_every_matrix():
             params[name].copy_(kept)
         assert changed == pytest.approx(full, rel=1e-6, abs=1e-6), name
         assert changed != base, name  # the change is seen: the cache does not replay the old stream
+
+
+
+# --- GPTQ: the chosen integer schemes, compensated, kept only when it pays --------------------------------
+
+
+def _correlated_inputs(cols: int, n: int = 4096, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    mix = torch.randn(cols, cols, generator=g) / cols**0.5 + torch.eye(cols)
+    return torch.randn(n, cols, generator=g) @ mix  # inputs whose features are correlated, as activations are
+
+
+@pytest.mark.parametrize("text", ["int4_row", "int5_row:std4", "int4_g32"])
+def test_gptq_lowers_the_output_error_in_the_schemes_own_parts(text):
+    torch.manual_seed(1)
+    w, x = torch.randn(48, 64) * 0.05, _correlated_inputs(64)
+    h, scheme = x.T @ x, parse_scheme(text)
+    rounded, compensated = quantize("w", w, scheme), gptq_record("w", w, scheme, h)
+    assert compensated.scheme == rounded.scheme and set(compensated.parts) == set(rounded.parts)
+    assert torch.equal(compensated.parts["scale"], rounded.parts["scale"])
+    assert compensated.parts["q"].dtype == torch.int8 and compensated.parts["q"].shape == rounded.parts["q"].shape
+
+    def output_error(rec) -> float:
+        return float(((rec.dequantize().float() - w) @ x.T).square().sum())
+
+    assert output_error(compensated) < 0.8 * output_error(rounded)
+
+
+def test_gptq_with_uncorrelated_inputs_is_rounding_to_nearest():
+    # the quiet case: a diagonal H spreads no error to other columns
+    torch.manual_seed(2)
+    w = torch.randn(32, 64) * 0.05
+    scheme = parse_scheme("int5_row")
+    h = torch.diag(torch.rand(64) + 0.5)
+    assert torch.equal(gptq_record("w", w, scheme, h).parts["q"], quantize("w", w, scheme).parts["q"])
+
+
+def test_gptq_survives_dead_inputs_and_refuses_a_broken_hessian():
+    torch.manual_seed(3)
+    w, x = torch.randn(16, 32), _correlated_inputs(32)
+    x[:, 5] = 0  # an input that is always zero
+    rec = gptq_record("w", w, parse_scheme("int6_row"), x.T @ x)
+    assert rec is not None and torch.isfinite(rec.dequantize()).all()
+    assert gptq_record("w", w, parse_scheme("int6_row"), torch.full((32, 32), float("nan"))) is None
+    assert not applies(parse_scheme("int8_row"), w)  # the version-1 int8 reader's files keep its rounding
+    assert not applies(parse_scheme("fp16"), w) and applies(parse_scheme("int8_row:std6"), w)
+
+
+def test_gptq_is_kept_when_it_lowers_the_calibration_loss(written):
+    fit = written["json"]["fit"]
+    assert fit["rounded_loss"] is not None
+    assert fit["gptq"] == (fit["loss"] < fit["rounded_loss"])
+
+
+def test_gptq_that_does_not_pay_is_dropped_and_the_file_rounds_to_nearest(ckpt, data, monkeypatch):
+    from golfkit.packing.run import BuildOptions, run_build
+
+    import golfkit.packing.run as run_mod
+
+    # a calibration set on which rounding to nearest measures lower than anything compensated can
+    monkeypatch.setattr(run_mod, "rounded_loss", lambda plan, built: -1.0)
+    run = run_build(BuildOptions(checkpoint=ckpt, codec="ans", dry_run=True, fit=str(MID), calib=data,
+                                 calib_tokens=1024))
+    assert run.fit.gptq is False and run.fit.rounded_loss == -1.0
+    assert "no lower: built without" in fit_mod.render_fit(run.fit)
+    state = _load(ckpt)
+    for rec in run.built.artifact.tensors:
+        a = next(a for a in run.built.assignments if a.name == rec.name)
+        assert torch.equal(rec.parts.get("q", torch.zeros(0)), quantize(a.name, state[a.name], a.scheme).parts.get(
+            "q", torch.zeros(0))), rec.name
+
+
+def test_no_gptq_builds_rounding_to_nearest_and_says_nothing_of_it(ckpt, data):
+    r = run("build", "--checkpoint", ckpt, "--fit", str(MID), "--calib", data, *FAST, "--no-gptq", "--dry-run",
+            "--json")
+    fit = _ok_json(r)["fit"]
+    assert fit["gptq"] is False and fit["rounded_loss"] is None
+
+
+def _load(ckpt):
+    from safetensors.torch import load_file
+
+    return load_file(ckpt)

@@ -175,7 +175,8 @@ def _head_hook(out: torch.Tensor, h: torch.Tensor):
     return hook
 
 
-def fisher_diagonal(model: GPT, calib: Calibration, names: list[str]) -> dict[str, torch.Tensor]:
+def fisher_diagonal(model: GPT, calib: Calibration, names: list[str],
+                    inputs: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """For each weight of the named matrices: the mean over calibration targets of its squared per-token
     gradient contribution, so that quantizing by an error d raises the mean loss by about 0.5 * sum(F * d^2).
 
@@ -183,6 +184,9 @@ def fisher_diagonal(model: GPT, calib: Calibration, names: list[str]) -> dict[st
     the tied embedding sums the head's (a linear layer on the final norm) and the lookup's (the gradient at
     the embedded row). Cross-token and cross-weight terms are left out (the diagonal approximation); the
     fit reports what each tensor's quantization measured against this prediction.
+
+    With `inputs` (a dict), each named linear layer's input second moments sum(x x^T) over the calibration
+    tokens are put there as well: the H of GPTQ (golfkit.packing.gptq).
     """
     want = set(names)
     fisher = {name: torch.zeros(model.state_dict()[name].shape, dtype=torch.float32) for name in names}
@@ -190,9 +194,11 @@ def fisher_diagonal(model: GPT, calib: Calibration, names: list[str]) -> dict[st
     handles = []
 
     def watch(name: str):
-        def forward_hook(module, inputs, output):
-            x = inputs[0].detach()
-            x2 = x.reshape(-1, x.shape[-1]).float().square()
+        def forward_hook(module, args, output):
+            x = args[0].detach().reshape(-1, args[0].shape[-1]).float()
+            x2 = x.square()
+            if inputs is not None:
+                inputs[name] = inputs[name] + x.T @ x if name in inputs else x.T @ x
 
             def backward_hook(grad):
                 g2 = grad.detach().reshape(-1, grad.shape[-1]).float().square()
@@ -201,8 +207,8 @@ def fisher_diagonal(model: GPT, calib: Calibration, names: list[str]) -> dict[st
             output.register_hook(backward_hook)
         return forward_hook
 
-    def watch_embedding(module, inputs, output):
-        idx = inputs[0].detach().reshape(-1)
+    def watch_embedding(module, args, output):
+        idx = args[0].detach().reshape(-1)
 
         def backward_hook(grad):
             fisher["tok_emb.weight"].index_add_(0, idx, grad.detach().reshape(-1, grad.shape[-1]).float().square())

@@ -45,8 +45,11 @@ from golfkit.facts import SIZE_CAP_BYTES
 @click.option("--calib", type=click.Path(), help="--fit's calibration set: a folder of training shards "
               "(fineweb_train_*.bin) and their tokenizer; validation shards are refused.")
 @click.option("--calib-tokens", default=16_384, show_default=True, help="Calibration tokens --fit reads.")
+@click.option("--gptq/--no-gptq", default=True, show_default=True,
+              help="--fit: GPTQ error compensation of the chosen integer schemes (kept only when it lowers the "
+                   "calibration loss).")
 def build(checkpoint, code, minified, schemes, scheme_file, codec, min_numel, meta_file, log, output, loader, force,
-          explain, dry_run, emit_loader, cap, as_json, fit, calib, calib_tokens) -> None:
+          explain, dry_run, emit_loader, cap, as_json, fit, calib, calib_tokens, gptq) -> None:
     """Quantize CHECKPOINT by scheme, code and compress it, prove the round trip, and show the budget.
 
     The header records the model's architecture and train_seq_len (from the checkpoint's shapes and the
@@ -61,7 +64,7 @@ def build(checkpoint, code, minified, schemes, scheme_file, codec, min_numel, me
                            scheme_file=scheme_file, codec=codec, min_numel=numel, meta_file=meta_file, log=log,
                            output=output, loader=loader, force=force, explain=explain, dry_run=dry_run,
                            emit_loader=emit_loader, cap=cap, fit=_fit_bytes(fit), calib=calib,
-                           calib_tokens=calib_tokens, progress=sys.stderr.isatty())
+                           calib_tokens=calib_tokens, progress=sys.stderr.isatty(), gptq=gptq)
     result = run_build(options)
     if result.fit is not None:
         from golfkit.packing.fit import render_fit

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from golfkit.artifact import ans, codecs
-from golfkit.artifact.container import part_array
+from golfkit.artifact.container import TensorRecord, part_array
 from golfkit.errors import GolfkitError
 from golfkit.eval.model import GPT, ModelConfig, rms
 from golfkit.packing.calib import (
@@ -36,6 +36,7 @@ from golfkit.packing.calib import (
     fisher_diagonal,
     reference_model,
 )
+from golfkit.packing.gptq import applies, gptq_record
 from golfkit.packing.part_codecs import MIN_CODED_BYTES, CodecSpec, parse_codec
 from golfkit.packing.pipeline import Built, build_in_memory
 from golfkit.packing.policy import Rule, assign
@@ -97,6 +98,8 @@ class FitReport:
     seconds: dict[str, float] = field(default_factory=dict)
     pinned: list[str] = field(default_factory=list)  # matrices a --scheme rule fixed
     trade: list[TradePoint] = field(default_factory=list)
+    gptq: bool = False  # the file holds GPTQ-compensated values
+    rounded_loss: float | None = None  # the same choice rounded to nearest, when GPTQ was tried
 
     @property
     def increase(self) -> float:
@@ -108,6 +111,7 @@ class FitReport:
             "calib_tokens": self.calib_tokens, "measure_tokens": self.measure_tokens,
             "float_loss": self.float_loss, "loss": self.loss, "increase": self.increase,
             "predicted_increase": self.predicted, "builds": self.builds, "pinned": self.pinned,
+            "gptq": self.gptq, "rounded_loss": self.rounded_loss,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
             "tensors": [{"name": r.name, "shape": list(r.shape), "scheme": r.scheme, "bytes": r.bytes,
                          "estimated_bytes": r.estimated_bytes, "predicted_increase": r.predicted,
@@ -237,11 +241,36 @@ class FitPlan:
     float_loss: float
     seconds: dict[str, float]
     fisher: dict[str, torch.Tensor]
+    inputs: dict[str, torch.Tensor] = field(default_factory=dict)  # GPTQ's H per linear layer
+    gptq: bool = True
+    _gptq_done: dict[tuple[str, str], TensorRecord | None] = field(default_factory=dict)
+
+    def quantized(self, choice: dict[str, str]) -> dict[str, TensorRecord]:
+        """The GPTQ records of the chosen schemes (each made once), when GPTQ is on; the build quantizes the
+        rest by rounding to nearest."""
+        if not self.gptq:
+            return {}
+        out = {}
+        for name, text in choice.items():
+            scheme = parse_scheme(text)
+            if name not in self.inputs or not applies(scheme, self.state[name]):
+                continue
+            if (name, text) not in self._gptq_done:
+                self._gptq_done[(name, text)] = gptq_record(name, self.state[name], scheme, self.inputs[name])
+            rec = self._gptq_done[(name, text)]
+            if rec is not None:
+                out[name] = rec
+        return out
+
+    def build(self, choice: dict[str, str], spec: CodecSpec | None = None) -> Built:
+        """The build of `choice` (fitted names -> schemes) on top of the rules."""
+        return build_in_memory(self.state, self.rules + fit_rules(choice), spec or self.spec, self.meta,
+                               self.min_numel, self.where, self.quantized(choice))
 
 
 def prepare(state: dict[str, torch.Tensor], config: ModelConfig, calib: Calibration, rules: list[Rule],
             spec: CodecSpec, meta: dict[str, Any], min_numel: int, where: str,
-            progress: Callable[[str], None] | None = None) -> FitPlan:
+            progress: Callable[[str], None] | None = None, gptq: bool = True) -> FitPlan:
     """Measure the float loss and the Fisher, and size every option of every fitted matrix."""
     say = progress or (lambda text: None)
     seconds: dict[str, float] = {}
@@ -254,7 +283,8 @@ def prepare(state: dict[str, torch.Tensor], config: ModelConfig, calib: Calibrat
     say(f"float loss on {calib.tokens:,} calibration tokens")
     float_loss = calibration_loss(model, calib)
     say(f"sensitivity (Fisher diagonal) of {len(names)} matrices")
-    fisher = fisher_diagonal(model, calib, names)
+    inputs: dict[str, torch.Tensor] = {}
+    fisher = fisher_diagonal(model, calib, names, inputs if gptq else None)
     seconds["sensitivity"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     options = {}
@@ -263,7 +293,7 @@ def prepare(state: dict[str, torch.Tensor], config: ModelConfig, calib: Calibrat
         options[name] = tensor_options(name, state[name], fisher[name], spec)
     seconds["options"] = time.perf_counter() - t0
     return FitPlan(state, config, calib, rules, spec, meta, min_numel, where, names, pinned, options, float_loss,
-                   seconds, fisher)
+                   seconds, fisher, inputs, gptq)
 
 
 def build_fit(plan: FitPlan, budget: int, progress: Callable[[str], None] | None = None
@@ -294,8 +324,7 @@ def build_fit(plan: FitPlan, budget: int, progress: Callable[[str], None] | None
         estimated = sum(o.bytes for o in choice.values())
         builds += 1
         say(f"build {builds}: {estimated:,} estimated bytes for the fitted matrices")
-        built = build_in_memory(plan.state, plan.rules + fit_rules({n: o.scheme for n, o in choice.items()}),
-                                trial, plan.meta, plan.min_numel, plan.where)
+        built = plan.build({n: o.scheme for n, o in choice.items()}, trial)
         actual = built.budget.model_bytes
         if all(choice[n] is f[0] for n, f in frontiers.items()):
             cheapest_bytes = actual
@@ -308,8 +337,7 @@ def build_fit(plan: FitPlan, budget: int, progress: Callable[[str], None] | None
         other = actual - estimated + (max(64, budget // 5000) if slack < 0 else 0)
     if best is not None and trial is not plan.spec:
         # `best` tries ANS as one whole candidate and keeps the smaller file: never larger than the ANS build
-        best = (build_in_memory(plan.state, plan.rules + fit_rules({n: o.scheme for n, o in best[1].items()}),
-                                plan.spec, plan.meta, plan.min_numel, plan.where), best[1])
+        best = (plan.build({n: o.scheme for n, o in best[1].items()}), best[1])
         builds += 1
     if best is None:
         about = f"{cheapest_bytes:,}" if cheapest_bytes is not None else \
@@ -399,6 +427,16 @@ def measure(plan: FitPlan, built: Built, choice: dict[str, Option], budget: int,
                      rows, plan.calib.tokens, sub.tokens, plan.calib.source, builds, seconds, list(plan.pinned))
 
 
+def rounded_loss(plan: FitPlan, built: Built) -> float:
+    """The calibration loss of the built choice with every fitted matrix rounded to nearest instead (the
+    measurement that says whether GPTQ paid)."""
+    restored = {rec.name: rec.dequantize() for rec in built.artifact.tensors}
+    for a in built.assignments:
+        if a.name in plan.inputs and applies(a.scheme, plan.state[a.name]):
+            restored[a.name] = quantize(a.name, plan.state[a.name], a.scheme).dequantize()
+    return calibration_loss(reference_model(restored, plan.config), plan.calib)
+
+
 # --- the trade: --fit against uniform bits and a hand policy --------------------------------------------
 
 
@@ -472,10 +510,14 @@ def render_fit(report: FitReport) -> str:
     lines = [
         (f"fit: {report.model_bytes:,} model bytes of a {report.budget:,}-byte budget ({report.builds} build(s)); "
          f"calibration {report.calib_tokens:,} tokens of {report.calib_source}"),
-        (f"calibration loss: float {report.float_loss:.6f}, built {report.loss:.6f} (+{report.increase:.6f} measured, "
-         f"+{report.predicted:.6f} predicted)"),
+        (f"calibration loss: float {report.float_loss:.6f}, built {report.loss:.6f} ({report.increase:+.6f} measured, "
+         f"{report.predicted:+.6f} predicted)"),
         "time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report.seconds.items()),
     ]
+    if report.rounded_loss is not None:
+        lines.append(f"GPTQ: {'on' if report.gptq else 'off'}: calibration loss {report.rounded_loss:.6f} rounded to "
+                     "nearest" + (f", {report.loss:.6f} compensated (predictions are for rounding to nearest)"
+                                  if report.gptq else ", and compensated it was no lower: built without"))
     if report.pinned:
         lines.append(f"pinned by --scheme (not fitted): {len(report.pinned)} matrices")
     width = max(len(r.name) for r in report.rows)

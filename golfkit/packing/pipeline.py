@@ -14,7 +14,13 @@ import torch
 import zstandard
 
 from golfkit.artifact.compress import compress, decompress
-from golfkit.artifact.container import Artifact, container_version, decode_container, encode_container
+from golfkit.artifact.container import (
+    Artifact,
+    TensorRecord,
+    container_version,
+    decode_container,
+    encode_container,
+)
 from golfkit.errors import GolfkitError
 from golfkit.facts import SIZE_CAP_BYTES
 from golfkit.files import MAX_SCRIPT_BYTES, decode_source, read_bytes
@@ -48,11 +54,14 @@ class Built:
 
 
 def quantize_state(
-    state: dict[str, torch.Tensor], rules: list[Rule], meta: dict[str, Any] | None = None, min_numel: int = MIN_NUMEL
+    state: dict[str, torch.Tensor], rules: list[Rule], meta: dict[str, Any] | None = None, min_numel: int = MIN_NUMEL,
+    quantized: dict[str, TensorRecord] | None = None,
 ) -> tuple[Artifact, list[Assignment]]:
-    """Apply the rules' schemes to every tensor; returns the artifact (no codings yet)."""
+    """Apply the rules' schemes to every tensor; returns the artifact (no codings yet). `quantized` holds
+    records already made for some tensors (build --fit's GPTQ values, in the scheme's own parts)."""
     assignments = assign(state, rules, min_numel)
-    records = [quantize(a.name, state[a.name], a.scheme) for a in assignments]
+    done = quantized or {}
+    records = [done[a.name] if a.name in done else quantize(a.name, state[a.name], a.scheme) for a in assignments]
     return Artifact(meta=dict(meta or {}), tensors=records), assignments
 
 
@@ -91,10 +100,11 @@ def build_in_memory(
     meta: dict[str, Any] | None = None,
     min_numel: int = MIN_NUMEL,
     where: str = "artifact",
+    quantized: dict[str, TensorRecord] | None = None,
 ) -> Built:
     """Quantize, code, compress and prove the round trip; nothing touches the disk."""
     spec = parse_codec(codec) if isinstance(codec, str) else codec
-    artifact, assignments = quantize_state(state, rules, meta, min_numel)
+    artifact, assignments = quantize_state(state, rules, meta, min_numel, quantized)
     outer = outer_codec(spec)
     container, blob = _code(artifact, spec, outer)
     if spec.kind == "best":

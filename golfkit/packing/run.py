@@ -26,7 +26,7 @@ from golfkit.packing.arch import header_meta
 from golfkit.packing.budget import Budget, render_text
 from golfkit.packing.calib import CALIB_TOKENS, load_calibration
 from golfkit.packing.checkpoint import load_checkpoint
-from golfkit.packing.fit import FitReport, build_fit, measure, prepare, trade
+from golfkit.packing.fit import FitReport, build_fit, measure, prepare, rounded_loss, trade
 from golfkit.packing.part_codecs import CodecSpec, codec_notes, parse_codec
 from golfkit.packing.pipeline import Built, account_code, build_in_memory, check_cap, code_bytes, write_atomic
 from golfkit.packing.policy import (
@@ -68,6 +68,7 @@ class BuildOptions:
     calib: str | Path | None = None  # --calib: training shards (and their tokenizer) for --fit
     calib_tokens: int = CALIB_TOKENS
     progress: bool = False  # --fit's progress on standard error
+    gptq: bool = True  # --fit: GPTQ error compensation of the chosen integer schemes, kept only if it pays
 
 
 @dataclass
@@ -140,13 +141,38 @@ def run_fit(options: BuildOptions, spec: CodecSpec, rules: list[Rule], given: di
     calib = load_calibration(options.calib, config.vocab_size, seq_len, options.calib_tokens)
     where = str(options.output or "artifact")
     say = _progress if options.progress else None
-    plan = prepare(state, config, calib, rules, spec, source.meta, min_numel, where, say)
+    plan = prepare(state, config, calib, rules, spec, source.meta, min_numel, where, say, gptq=options.gptq)
     explicit = options.fit not in (None, "auto")
     budget = int(options.fit) if explicit else options.cap - _other_bytes(options)
+    built, choice, builds, budget = _fit_build(plan, budget, explicit, options, source, notes, min_numel, spec, say)
+    report = measure(plan, built, choice, budget, builds, progress=say)
+    if plan.gptq:
+        rounded = rounded_loss(plan, built)
+        if rounded <= report.loss:  # it did not pay on this calibration set: the file rounds to nearest
+            plan.gptq = False
+            built, choice, builds, budget = _fit_build(plan, budget, explicit, options, source, notes, min_numel, spec,
+                                                       say)
+            report = measure(plan, built, choice, budget, builds, progress=say)
+        report.gptq, report.rounded_loss = plan.gptq, rounded
+    if options.explain:
+        report.trade = trade(plan, report, say)
+    if not options.dry_run:
+        write_within_cap(built, options)
+    elif built.budget.headroom < 0:
+        check_cap(built.budget)
+    if built.version == 2 and not options.loader and built.budget.loader_bytes:
+        built.budget.notes.append(f"a version-2 artifact needs its decoder beside the script: add --loader {LOADER_NAME}")
+    return BuildRun(built=built, fit=report)
+
+
+def _fit_build(plan, budget: int, explicit: bool, options: BuildOptions, source, notes: list[str], min_numel: int,
+               spec: CodecSpec, say) -> tuple[Built, dict, int, int]:
+    """build_fit under `budget`, the budget's info and notes filled, the code counted; without an explicit
+    budget, once more with the decoder's real size when the guess was short."""
     for _ in range(3):
         t0 = time.perf_counter()
         built, choice, builds = build_fit(plan, budget, say)
-        seconds = time.perf_counter() - t0
+        plan.seconds["build"] = plan.seconds.get("build", 0.0) + time.perf_counter() - t0
         b = built.budget
         b.info = {"min-numel": min_numel, "header meta": source.summary() + (f" (log: {source.log})" if source.log else ""),
                   **b.info}
@@ -155,17 +181,7 @@ def run_fit(options: BuildOptions, spec: CodecSpec, rules: list[Rule], given: di
         if explicit or b.headroom >= 0:
             break
         budget += b.headroom  # the decoder a version-2 file needs came out larger than guessed
-    plan.seconds["build"] = seconds
-    report = measure(plan, built, choice, budget, builds, progress=say)
-    if options.explain:
-        report.trade = trade(plan, report, say)
-    if not options.dry_run:
-        write_within_cap(built, options)
-    elif built.budget.headroom < 0:
-        check_cap(built.budget)
-    if built.version == 2 and not options.loader and b.loader_bytes:
-        b.notes.append(f"a version-2 artifact needs its decoder beside the script: add --loader {LOADER_NAME}")
-    return BuildRun(built=built, fit=report)
+    return built, choice, builds, budget
 
 
 def _other_bytes(options: BuildOptions) -> int:

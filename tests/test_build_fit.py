@@ -716,9 +716,8 @@ def test_gptq_is_kept_when_it_lowers_the_calibration_loss(written):
 
 
 def test_gptq_that_does_not_pay_is_dropped_and_the_file_rounds_to_nearest(ckpt, data, monkeypatch):
-    from golfkit.packing.run import BuildOptions, run_build
-
     import golfkit.packing.run as run_mod
+    from golfkit.packing.run import BuildOptions, run_build
 
     # a calibration set on which rounding to nearest measures lower than anything compensated can
     monkeypatch.setattr(run_mod, "rounded_loss", lambda plan, built: -1.0)
@@ -744,3 +743,11 @@ def _load(ckpt):
     from safetensors.torch import load_file
 
     return load_file(ckpt)
+
+
+def test_codec_best_corrects_with_ans_and_writes_best_within_the_budget(ckpt, data):
+    r = run("build", "--checkpoint", ckpt, "--fit", str(MID), "--calib", data, "--codec", "best",
+            "--calib-tokens", "1024", "--dry-run", "--json")
+    b = _ok_json(r)
+    assert 0.98 * MID <= b["model_bytes"] <= MID
+    assert any(t["coding"] != "outer" for t in b["tensors"])  # best's per-part codings, not a whole-file zstd

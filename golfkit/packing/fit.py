@@ -301,51 +301,72 @@ def build_fit(plan: FitPlan, budget: int, progress: Callable[[str], None] | None
     """The allocation under `budget` model bytes, built. Estimates are estimates: after each build, what the
     file took beyond the fitted matrices' estimated bytes is known, and the allocation is solved again for
     what is left (tighter when over, looser when well under). When the first estimate leaves no allocation,
-    the cheapest one is built to learn the real remainder before the budget is refused. Returns the best
-    build that fits, its chosen options and the number of builds."""
-    say = progress or (lambda text: None)
-    frontiers = {n: pareto(o) for n, o in plan.options.items()}
-    other = _fixed_estimate(plan)
-    # `best` is 3x slower than `ans` and never larger: the corrections are built with `ans`, the file with `best`
-    trial = parse_codec("ans") if plan.spec.kind == "best" else plan.spec
-    best: tuple[Built, dict[str, Option]] | None = None
-    tried: set[int] = set()
-    builds, cheapest_bytes = 0, None
-    while builds < MAX_BUILDS:
-        target = budget - other
-        choice = allocate(frontiers, target)
-        if choice is None:
-            if cheapest_bytes is not None:
-                break
-            choice = {n: f[0] for n, f in frontiers.items()}  # the cheapest: what the rest really takes
-        elif target in tried:
-            break
-        tried.add(target)
-        estimated = sum(o.bytes for o in choice.values())
-        builds += 1
-        say(f"build {builds}: {estimated:,} estimated bytes for the fitted matrices")
-        built = plan.build({n: o.scheme for n, o in choice.items()}, trial)
-        actual = built.budget.model_bytes
-        if all(choice[n] is f[0] for n, f in frontiers.items()):
-            cheapest_bytes = actual
-        if actual <= budget and (best is None or actual > best[0].budget.model_bytes):
-            best = (built, choice)
-        slack = budget - actual
-        if 0 <= slack <= max(256, budget // 1000) or (cheapest_bytes is not None and cheapest_bytes > budget):
-            break
-        # what the file took beyond the estimates; a little more when over, so that the next one fits
-        other = actual - estimated + (max(64, budget // 5000) if slack < 0 else 0)
-    if best is not None and trial is not plan.spec:
-        # `best` tries ANS as one whole candidate and keeps the smaller file: never larger than the ANS build
-        best = (plan.build({n: o.scheme for n, o in best[1].items()}), best[1])
-        builds += 1
-    if best is None:
-        about = f"{cheapest_bytes:,}" if cheapest_bytes is not None else \
-            f"about {sum(f[0].bytes for f in frontiers.values()) + other:,}"
+    the cheapest one is built to learn the real remainder before the budget is refused. With `best`, the
+    corrections are built with `ans` (3x faster) and then the file with `best`, which is never larger (it
+    keeps the smaller of its own choice and the `ans` layout); when `best` leaves more than the tolerance
+    unused, two more corrections are made with `best` itself. Returns the largest build that fits, its
+    chosen options and the number of builds."""
+    search = _Search(plan, budget, progress)
+    fast = parse_codec("ans") if plan.spec.kind == "best" else plan.spec
+    found = search.run(fast, _fixed_estimate(plan), MAX_BUILDS)
+    if found is not None and fast is not plan.spec:
+        choice = found[1]
+        search.best = None
+        search.consider(plan.build({n: o.scheme for n, o in choice.items()}), choice)
+        built = search.best[0]
+        if budget - built.budget.model_bytes > search.tolerance:
+            search.run(plan.spec, built.budget.model_bytes - sum(o.bytes for o in choice.values()), 2)
+        found = search.best
+    if found is None:
+        about = f"{search.cheapest_bytes:,}" if search.cheapest_bytes is not None else \
+            f"about {sum(f[0].bytes for f in search.frontiers.values()) + _fixed_estimate(plan):,}"
         raise GolfkitError(f"{plan.where}: no allocation fits {budget:,} model bytes (the cheapest option of every "
                            f"fitted matrix, with the rest, takes {about}); raise the budget, or free bytes "
                            "(--code --minified, a smaller model)")
-    return best[0], best[1], builds
+    return found[0], found[1], search.builds
+
+
+class _Search:
+    """build_fit's corrections: solve for the budget minus what the rest of the file takes, build, learn."""
+
+    def __init__(self, plan: FitPlan, budget: int, progress: Callable[[str], None] | None):
+        self.plan, self.budget, self.say = plan, budget, progress or (lambda text: None)
+        self.frontiers = {n: pareto(o) for n, o in plan.options.items()}
+        self.tolerance = max(256, budget // 1000)
+        self.best: tuple[Built, dict[str, Option]] | None = None
+        self.builds, self.cheapest_bytes = 0, None
+
+    def consider(self, built: Built, choice: dict[str, Option]) -> None:
+        self.builds += 1
+        actual = built.budget.model_bytes
+        if actual <= self.budget and (self.best is None or actual > self.best[0].budget.model_bytes):
+            self.best = (built, choice)
+
+    def run(self, spec: CodecSpec, other: int, limit: int) -> tuple[Built, dict[str, Option]] | None:
+        tried: set[int] = set()
+        for _ in range(limit):
+            target = self.budget - other
+            choice = allocate(self.frontiers, target)
+            if choice is None:
+                if self.cheapest_bytes is not None:
+                    break
+                choice = {n: f[0] for n, f in self.frontiers.items()}  # the cheapest: what the rest really takes
+            elif target in tried:
+                break
+            tried.add(target)
+            estimated = sum(o.bytes for o in choice.values())
+            self.say(f"build {self.builds + 1} ({spec.text}): {estimated:,} estimated bytes for the fitted matrices")
+            built = self.plan.build({n: o.scheme for n, o in choice.items()}, spec)
+            self.consider(built, choice)
+            actual = built.budget.model_bytes
+            if all(choice[n] is f[0] for n, f in self.frontiers.items()):
+                self.cheapest_bytes = actual
+            slack = self.budget - actual
+            if 0 <= slack <= self.tolerance or (self.cheapest_bytes is not None and self.cheapest_bytes > self.budget):
+                break
+            # what the file took beyond the estimates; a little more when over, so that the next one fits
+            other = actual - estimated + (max(64, self.budget // 5000) if slack < 0 else 0)
+        return self.best
 
 
 def _fixed_estimate(plan: FitPlan) -> int:

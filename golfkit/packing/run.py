@@ -151,7 +151,7 @@ def run_fit(options: BuildOptions, spec: CodecSpec, rules: list[Rule], given: di
         if rounded <= report.loss:  # it did not pay on this calibration set: the file rounds to nearest
             plan.gptq = False
             built, choice, builds, budget = _fit_build(plan, budget, explicit, options, source, notes, min_numel, spec,
-                                                       say)
+                                                       say, choice)
             report = measure(plan, built, choice, budget, builds, progress=say)
         report.gptq, report.rounded_loss = plan.gptq, rounded
     if options.explain:
@@ -166,18 +166,30 @@ def run_fit(options: BuildOptions, spec: CodecSpec, rules: list[Rule], given: di
 
 
 def _fit_build(plan, budget: int, explicit: bool, options: BuildOptions, source, notes: list[str], min_numel: int,
-               spec: CodecSpec, say) -> tuple[Built, dict, int, int]:
+               spec: CodecSpec, say, choice: dict | None = None) -> tuple[Built, dict, int, int]:
     """build_fit under `budget`, the budget's info and notes filled, the code counted; without an explicit
-    budget, once more with the decoder's real size when the guess was short."""
-    for _ in range(3):
-        t0 = time.perf_counter()
-        built, choice, builds = build_fit(plan, budget, say)
-        plan.seconds["build"] = plan.seconds.get("build", 0.0) + time.perf_counter() - t0
+    budget, once more with the decoder's real size when the guess was short. With `choice`, that choice is
+    built first and kept when it fits (GPTQ dropped: rounding to nearest rarely takes more bytes)."""
+
+    def account(built: Built) -> Built:
         b = built.budget
         b.info = {"min-numel": min_numel, "header meta": source.summary() + (f" (log: {source.log})" if source.log else ""),
                   **b.info}
         b.notes += notes + source.notes + overridden_notes(built.assignments) + codec_notes(spec)
         account_code(built, options.code, options.minified, options.cap)
+        return built
+
+    if choice is not None:
+        t0 = time.perf_counter()
+        built = account(plan.build({n: o.scheme for n, o in choice.items()}))
+        plan.seconds["build"] = plan.seconds.get("build", 0.0) + time.perf_counter() - t0
+        if built.budget.model_bytes <= budget and (explicit or built.budget.headroom >= 0):
+            return built, choice, 1, budget
+    for _ in range(3):
+        t0 = time.perf_counter()
+        built, choice, builds = build_fit(plan, budget, say)
+        plan.seconds["build"] = plan.seconds.get("build", 0.0) + time.perf_counter() - t0
+        b = account(built).budget
         if explicit or b.headroom >= 0:
             break
         budget += b.headroom  # the decoder a version-2 file needs came out larger than guessed

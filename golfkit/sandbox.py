@@ -405,10 +405,14 @@ def run_contained(argv: list[str], *, box: Box, env: dict[str, str], limits: Lim
         mem = cgroup.memory_bytes() if cgroup is not None and cgroup.dirs else None
         mem = max(mem or 0, _memory_bytes(pids))
         peak_mem, peak_procs = max(peak_mem, mem), max(peak_procs, len(pids))
-        if elapsed > limits.wall_s:
-            status, detail = "timeout", f"stopped after {limits.wall_s:.0f} s of wall time"
-        elif mem > tree_bytes:
+        if mem > tree_bytes:
             status, detail = "memory", f"the process tree held {mem >> 20} MB, over the {limits.memory_mb} MB bound"
+        elif cgroup is not None and _cgroup_oom(cgroup):
+            # the cgroup's OOM killer struck first (the tree never showed more than the bound): a child was
+            # killed and the rest may sleep on until the wall clock, which must not read as a timeout
+            status, detail = "memory", f"the process tree reached the {limits.memory_mb} MB cgroup bound"
+        elif elapsed > limits.wall_s:
+            status, detail = "timeout", f"stopped after {limits.wall_s:.0f} s of wall time"
         elif len(pids) > limits.processes:
             status, detail = "processes", f"{len(pids)} processes, over the bound of {limits.processes}"
         elif chan is not None and chan.overflow:

@@ -9,8 +9,10 @@ round trip: each policy is built, its file decoded, and golfkit's model scores e
 the validation tokens (the trainer's round-trip val_loss, in float32 on the CPU).
 
 Reports: (1) the time `golfkit build --fit --dry-run` takes end to end on this CPU (the CLI's own path),
-(2) the curve: uniform int5, int6, int7, int8 per row, the PR #99-style hand policy, and --fit at each of
-their model bytes; per point model bytes, calibration and validation loss increases over the float model.
+(2) the curve: uniform int5, int6, int7, int8 per row, the PR #99-style hand policy (rounded to nearest, as
+a plain build stores them), and --fit (GPTQ on, its default) at each of their model bytes; then, at uniform
+int6's bytes, --fit --no-gptq and uniform int6 with GPTQ, to tell the allocation's share from GPTQ's; per
+point model bytes, calibration and validation loss increases over the float model.
 Goals (issue 18): at uniform int6's bytes the fit's validation increase is at least 25% smaller than
 uniform int6's, and the fit lies below every reference at every point measured.
 """
@@ -117,7 +119,7 @@ def main() -> None:
 
     verdicts = []
     for label, policy in reference_policies(plan).items():
-        ref_built = build_in_memory(state, fit_rules(policy), spec, plan.meta, min_numel, "bench")
+        ref_built = build_in_memory(state, fit_rules(policy), spec, plan.meta, min_numel, "bench")  # rounded
         ref = point(label, ref_built, None)
         t0 = time.perf_counter()
         fit_built, choice, builds = build_fit(plan, ref["model_bytes"])
@@ -126,6 +128,13 @@ def main() -> None:
         fit["schemes"] = {o.scheme: sum(1 for c in choice.values() if c.scheme == o.scheme) for o in choice.values()}
         below = fit["val_increase"] < ref["val_increase"] and fit["model_bytes"] <= ref["model_bytes"]
         verdicts.append((label, below, 1 - fit["val_increase"] / ref["val_increase"]))
+    # what GPTQ does on its own: the fit rounding to nearest, and uniform int6 compensated, at int6's bytes
+    int6_bytes = next(p["model_bytes"] for p in out["points"] if p["policy"] == "uniform int6")
+    plan.gptq = False
+    no_gptq, choice, _ = build_fit(plan, int6_bytes)
+    point("--fit --no-gptq at uniform int6's bytes", no_gptq, sum(o.predicted for o in choice.values()))
+    plan.gptq = True
+    point("uniform int6 + GPTQ", plan.build(reference_policies(plan)["uniform int6"]), None)
     out["below_every_reference"] = all(v[1] for v in verdicts)
     int6 = next(v for v in verdicts if v[0] == "uniform int6")
     out["int6_reduction"] = int6[2]
